@@ -1,0 +1,38 @@
+//go:build wasip1
+
+package abi
+
+import "unsafe"
+
+// pinned holds the buffers the host allocated through proxy_on_memory_allocate until the guest
+// takes them after the host call returns; without it the GC could free them in between.
+var pinned = map[uint32][]byte{}
+
+//go:wasmexport proxy_on_memory_allocate
+func proxyOnMemoryAllocate(size uint32) uint32 {
+	n := size
+	if n == 0 {
+		n = 1
+	}
+	buf := make([]byte, n)
+	p := uint32(uintptr(unsafe.Pointer(&buf[0])))
+	pinned[p] = buf
+	return p
+}
+
+// take returns the first n bytes of the host-allocated buffer at p and unpins it. A pointer the
+// guest did not hand out, or a length past its end, is an error, never a read of arbitrary memory.
+func take(p, n uint32) ([]byte, error) {
+	if p == 0 && n == 0 {
+		return nil, nil
+	}
+	buf, ok := pinned[p]
+	if !ok {
+		return nil, StatusInvalidMemoryAccess.Err()
+	}
+	delete(pinned, p)
+	if n > uint32(len(buf)) {
+		return nil, StatusInvalidMemoryAccess.Err()
+	}
+	return buf[:n:n], nil
+}

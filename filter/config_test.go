@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseConfigErrors(t *testing.T) {
+	jwks := testJWKS(t)
+	tests := []struct {
+		name, cfg, want string
+	}{
+		{"not json", `{`, "not valid JSON"},
+		{"not object", `[1]`, "must be a JSON object"},
+		{"no providers", `{}`, `"providers" must be a non-empty array`},
+		{"unknown field", `{"providerz":[]}`, `unknown field "providerz"`},
+		{"unknown provider field", `{"providers":[{"issuer":"i","jwks":` + jwks + `,"audience":"x"}]}`, `unknown field "providers[0].audience"`},
+		{"no issuer", `{"providers":[{"jwks":` + jwks + `}]}`, "issuer is required"},
+		{"no key source", `{"providers":[{"issuer":"i"}]}`, "needs exactly one key source"},
+		{"bad jwks", `{"providers":[{"issuer":"i","jwks":{"keys":[]}}]}`, "jwks"},
+		{"alg none", `{"providers":[{"issuer":"i","algorithms":["none"],"jwks":` + jwks + `}]}`, "providers[0]"},
+		{"bad skew", `{"providers":[{"issuer":"i","clock_skew":"soon","jwks":` + jwks + `}]}`, `"soon" is not a duration`},
+		{"bad header", `{"client_id_header":"x client","providers":[{"issuer":"i","jwks":` + jwks + `}]}`, "not a usable header name"},
+		{"authorization as output", `{"user_id_header":"Authorization","providers":[{"issuer":"i","jwks":` + jwks + `}]}`, "not a usable header name"},
+		{"duplicate names", `{"providers":[{"name":"a","issuer":"i","jwks":` + jwks + `},{"name":"a","issuer":"j","jwks":` + jwks + `}]}`, "used twice"},
+		{"bad cache", `{"cache":{"max_entries":-1},"providers":[{"issuer":"i","jwks":` + jwks + `}]}`, "cache.max_entries"},
+		{"quote in realm", `{"realm":"a\"b","providers":[{"issuer":"i","jwks":` + jwks + `}]}`, "realm"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig([]byte(tt.cfg))
+			if !errors.Is(err, errConfig) {
+				t.Fatalf("parseConfig error = %v, want errConfig", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	c, err := parseConfig([]byte(`{"providers":[{"issuer":"https://i","jwks":` + testJWKS(t) + `}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.realm != "gatewarden" || c.clientIDHeader != "x-client-id" || c.userIDHeader != "x-user-id" {
+		t.Errorf("defaults = %q %q %q", c.realm, c.clientIDHeader, c.userIDHeader)
+	}
+	if len(c.providers) != 1 || c.providers[0].name != "https://i" {
+		t.Errorf("provider name should default to the issuer: %+v", c.providers)
+	}
+	if c.cacheEntries != defaultCacheEntries {
+		t.Errorf("cache entries = %d", c.cacheEntries)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(`{"providers":[{"issuer":"i","jwks":{"keys":[]}}]}`))
+	f.Add([]byte(`{"cache":{"max_entries":1e99,"ttl":-1},"providers":[{"issuer":1}]}`))
+	f.Add([]byte(`{"providers":[{"issuer":"i","jwks":"{\"keys\":[{\"kty\":\"RSA\"}]}"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := parseConfig(b)
+		if err == nil && len(c.providers) == 0 {
+			t.Fatal("accepted a configuration without providers")
+		}
+	})
+}

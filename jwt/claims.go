@@ -1,0 +1,330 @@
+package jwt
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// NumericDate bounds (RFC 7519 section 2): 0 .. 9999-12-31T23:59:59Z. Anything outside
+// is rejected as malformed rather than risking overflow in time arithmetic.
+const maxNumericDate = 253402300799
+
+// Claims holds the registered claims of a verified token and its raw payload for
+// lookups by path. Treat it as read-only.
+type Claims struct {
+	Issuer          string // iss
+	Subject         string // sub
+	AuthorizedParty string // azp (Keycloak: the client app id)
+	Type            string // typ (Keycloak: Bearer, Refresh, Offline, ID, ...)
+	Audience        []string
+	ExpiresAt       time.Time // zero when absent
+	NotBefore       time.Time // zero when absent
+	IssuedAt        time.Time // zero when absent
+
+	raw []byte
+}
+
+// parseClaims validates the payload (one JSON object, no duplicate keys) and reads
+// the registered claims, checking their JSON types.
+func parseClaims(payload []byte) (*Claims, error) {
+	if err := checkJSONObject(payload); err != nil {
+		return nil, wrap(ErrMalformed, "payload: "+err.Error())
+	}
+	c := &Claims{raw: payload}
+	var err error
+	str := func(name string, v gjson.Result, dst *string) bool {
+		if v.Type != gjson.String {
+			err = wrap(ErrMalformed, "claim "+name+" is not a string")
+			return false
+		}
+		*dst = v.Str
+		return true
+	}
+	date := func(name string, v gjson.Result, dst *time.Time) bool {
+		t, ok := numericDate(v)
+		if !ok {
+			err = wrap(ErrMalformed, "claim "+name+" is not a NumericDate (a number of seconds)")
+			return false
+		}
+		*dst = t
+		return true
+	}
+	gjson.ParseBytes(payload).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "iss":
+			return str("iss", v, &c.Issuer)
+		case "sub":
+			return str("sub", v, &c.Subject)
+		case "azp":
+			return str("azp", v, &c.AuthorizedParty)
+		case "typ":
+			return str("typ", v, &c.Type)
+		case "exp":
+			return date("exp", v, &c.ExpiresAt)
+		case "nbf":
+			return date("nbf", v, &c.NotBefore)
+		case "iat":
+			return date("iat", v, &c.IssuedAt)
+		case "aud":
+			switch {
+			case v.Type == gjson.String:
+				c.Audience = []string{v.Str}
+			case v.IsArray():
+				v.ForEach(func(_, a gjson.Result) bool {
+					if a.Type != gjson.String {
+						err = wrap(ErrMalformed, "claim aud has a non-string element")
+						return false
+					}
+					c.Audience = append(c.Audience, a.Str)
+					return true
+				})
+				return err == nil
+			default:
+				err = wrap(ErrMalformed, "claim aud is neither a string nor an array of strings")
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func numericDate(v gjson.Result) (time.Time, bool) {
+	if v.Type != gjson.Number {
+		return time.Time{}, false
+	}
+	f := v.Num
+	if math.IsNaN(f) || f < 0 || f > maxNumericDate {
+		return time.Time{}, false
+	}
+	sec := math.Floor(f)
+	return time.Unix(int64(sec), int64((f-sec)*1e9)).UTC(), true
+}
+
+// checkClaims applies the policy: issuer, token type, audience, then time.
+func (v *Verifier) checkClaims(c *Claims, now time.Time) error {
+	if len(v.issuers) > 0 {
+		if c.Issuer == "" {
+			return wrap(ErrIssuer, "token has no iss claim")
+		}
+		if !contains(v.issuers, c.Issuer) {
+			return wrap(ErrIssuer, "iss "+strconv.Quote(c.Issuer)+" is not an accepted issuer")
+		}
+	}
+	if c.Type == "" {
+		if !v.allowNoTyp {
+			return wrap(ErrTokenType, "token has no typ claim")
+		}
+	} else {
+		ok := false
+		for _, t := range v.tokenTypes {
+			if strings.EqualFold(t, c.Type) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return wrap(ErrTokenType, "typ "+strconv.Quote(c.Type)+" is not an accepted token type (want an access token)")
+		}
+	}
+	if len(v.audiences) > 0 {
+		ok := false
+		for _, a := range c.Audience {
+			if contains(v.audiences, a) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return wrap(ErrAudience, "none of the token's audiences is accepted")
+		}
+	}
+	if c.ExpiresAt.IsZero() {
+		if !v.allowNoExp {
+			return wrap(ErrMissingClaim, "token has no exp claim")
+		}
+	} else if !now.Before(c.ExpiresAt.Add(v.skew)) {
+		return wrap(ErrExpired, "token expired at "+c.ExpiresAt.Format(time.RFC3339))
+	}
+	if !c.NotBefore.IsZero() && now.Add(v.skew).Before(c.NotBefore) {
+		return wrap(ErrNotYetValid, "token not valid before "+c.NotBefore.Format(time.RFC3339))
+	}
+	if !c.IssuedAt.IsZero() && now.Add(v.skew).Before(c.IssuedAt) {
+		return wrap(ErrIssuedInFuture, "token issued at "+c.IssuedAt.Format(time.RFC3339)+", in the future")
+	}
+	if v.maxLifetime > 0 {
+		if c.ExpiresAt.IsZero() {
+			return wrap(ErrLifetime, "token has no exp, so its lifetime is unbounded")
+		}
+		from := c.IssuedAt
+		if from.IsZero() {
+			from = now
+		}
+		if c.ExpiresAt.Sub(from) > v.maxLifetime {
+			return wrap(ErrLifetime, "token lifetime exceeds "+v.maxLifetime.String())
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Raw returns the whole payload JSON. Do not modify it.
+func (c *Claims) Raw() []byte { return c.raw }
+
+// JSON returns the raw JSON of the claim at path (see String for the path syntax).
+func (c *Claims) JSON(path string) ([]byte, bool) {
+	r, ok := c.lookup(path)
+	if !ok {
+		return nil, false
+	}
+	return []byte(r.Raw), true
+}
+
+// String returns the claim at a dotted path ("realm_access.roles",
+// "resource_access.my-app.roles", "groups.0"; `\.` is a literal dot, `\\` a backslash).
+// Strings are returned as-is, numbers and booleans as their JSON text; objects,
+// arrays and null are not strings.
+func (c *Claims) String(path string) (string, bool) {
+	r, ok := c.lookup(path)
+	if !ok {
+		return "", false
+	}
+	return scalarString(r)
+}
+
+// Strings returns the claim at path as a list: a string or other scalar gives one
+// element, an array gives its scalar elements (nested arrays/objects and nulls are
+// skipped). It returns nil when the claim is absent.
+func (c *Claims) Strings(path string) []string {
+	r, ok := c.lookup(path)
+	if !ok {
+		return nil
+	}
+	if r.IsArray() {
+		var out []string
+		r.ForEach(func(_, e gjson.Result) bool {
+			if s, ok := scalarString(e); ok {
+				out = append(out, s)
+			}
+			return true
+		})
+		return out
+	}
+	if s, ok := scalarString(r); ok {
+		return []string{s}
+	}
+	return nil
+}
+
+func scalarString(r gjson.Result) (string, bool) {
+	switch r.Type {
+	case gjson.String:
+		return r.Str, true
+	case gjson.Number, gjson.True, gjson.False:
+		return r.Raw, true
+	}
+	return "", false
+}
+
+// maxPathSegments bounds claim paths (they come from configuration, but stay cheap).
+const maxPathSegments = 32
+
+// lookup walks path segment by segment with exact key comparison: no gjson path
+// syntax (wildcards, modifiers, queries) is interpreted.
+func (c *Claims) lookup(path string) (gjson.Result, bool) {
+	if c == nil || path == "" {
+		return gjson.Result{}, false
+	}
+	cur := gjson.ParseBytes(c.raw)
+	segs := 0
+	for rest, more := path, true; more; {
+		var seg string
+		seg, rest, more = nextSegment(rest)
+		if segs++; segs > maxPathSegments {
+			return gjson.Result{}, false
+		}
+		var next gjson.Result
+		found := false
+		switch {
+		case cur.IsObject():
+			cur.ForEach(func(k, v gjson.Result) bool {
+				if k.Str == seg {
+					next, found = v, true
+					return false
+				}
+				return true
+			})
+		case cur.IsArray():
+			idx, ok := arrayIndex(seg)
+			if !ok {
+				return gjson.Result{}, false
+			}
+			i := 0
+			cur.ForEach(func(_, v gjson.Result) bool {
+				if i == idx {
+					next, found = v, true
+					return false
+				}
+				i++
+				return true
+			})
+		}
+		if !found {
+			return gjson.Result{}, false
+		}
+		cur = next
+	}
+	return cur, true
+}
+
+// nextSegment splits off the first path segment, unescaping `\.` and `\\`.
+func nextSegment(path string) (seg, rest string, more bool) {
+	if !strings.Contains(path, `\`) {
+		if i := strings.IndexByte(path, '.'); i >= 0 {
+			return path[:i], path[i+1:], true
+		}
+		return path, "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		switch ch := path[i]; {
+		case ch == '\\' && i+1 < len(path):
+			i++
+			b.WriteByte(path[i])
+		case ch == '.':
+			return b.String(), path[i+1:], true
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	return b.String(), "", false
+}
+
+func arrayIndex(seg string) (int, bool) {
+	if seg == "" || len(seg) > 9 || (len(seg) > 1 && seg[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(seg); i++ {
+		if seg[i] < '0' || seg[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(seg[i]-'0')
+	}
+	return n, true
+}

@@ -1,0 +1,13 @@
+// Package jwt verifies JSON Web Tokens (JWS compact serialization, RFC 7515/7519)
+// against a JSON Web Key Set. It is pure Go (stdlib plus gjson), has no proxy-wasm
+// dependencies and is compiled into the wasm filter, so the verify path avoids
+// reflection-based JSON and keeps allocations low.
+//
+// Safety by construction: the Verifier takes an algorithm allow-list up front and
+// never accepts "none"; keys come only from a KeySet (never from the token's jwk,
+// jku, x5u or x5c), are chosen by kid and kty/alg agreement, and HMAC keys exist
+// only through NewHMACKeySet. The clock and leeway are passed in. Every error wraps
+// one of the sentinels in errors.go; Reason maps it to a stable string.
+package jwt
+
+//go:generate go run ./testdata/gen.go

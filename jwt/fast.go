@@ -1,0 +1,41 @@
+package jwt
+
+import (
+	"crypto"
+	"runtime"
+)
+
+// rsaFast and ecFast are optional precomputed verifiers attached to a key when
+// parsed (see prepareFast). They must agree exactly with crypto/rsa and crypto/ecdsa;
+// differential tests and fuzzing check this.
+type rsaFast interface {
+	verifyPKCS1v15(h crypto.Hash, digest, sig []byte) bool
+}
+
+type ecFast interface {
+	verify(digest, sig []byte) bool
+}
+
+// useFastRSA enables the 32-bit-limb RSA path. It only pays off under wasm, where
+// the stdlib's 64-bit big-number code is emulated; natively crypto/rsa uses assembly.
+// Tests switch it on natively for differential testing.
+var useFastRSA = runtime.GOARCH == "wasm"
+
+func fastRSA(k *key) rsaFast {
+	f, _ := k.fast.(rsaFast)
+	return f
+}
+
+func fastEC(k *key) ecFast {
+	f, _ := k.fast.(ecFast)
+	return f
+}
+
+// prepareFast precomputes per-key data for the fast verifiers, if enabled.
+func prepareFast(k *key) {
+	if k.rsa != nil && useFastRSA {
+		if m := newMontRSA(k.rsa); m != nil {
+			k.fast = m
+		}
+	}
+}

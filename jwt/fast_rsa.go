@@ -1,0 +1,186 @@
+package jwt
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"math/big"
+)
+
+// montRSA is an RSA public-key operation with Montgomery multiplication on 32-bit
+// limbs, precomputed per key. Go's crypto/rsa uses 64-bit limbs and bits.Mul64,
+// which the wasm backend has to emulate with four 32x32 multiplications; 32-bit
+// limbs with 64-bit accumulators map straight onto wasm's i64.mul. Natively the
+// stdlib (with assembly) is faster, so this path is only enabled under wasm (see
+// useFastRSA); tests enable it natively to compare it against crypto/rsa.
+type montRSA struct {
+	n     []uint32 // modulus, little-endian limbs
+	rr    []uint32 // R^2 mod n, R = 2^(32*len(n))
+	n0inv uint32   // -n^-1 mod 2^32
+	e     uint32
+	size  int // modulus size in bytes
+}
+
+const maxRSALimbs = maxRSABits / 32
+
+func newMontRSA(pub *rsa.PublicKey) *montRSA {
+	bits := pub.N.BitLen()
+	if bits > maxRSABits || pub.E <= 0 || pub.E > 1<<31-1 || pub.N.Bit(0) == 0 {
+		return nil
+	}
+	s := (bits + 31) / 32
+	m := &montRSA{n: make([]uint32, s), rr: make([]uint32, s), e: uint32(pub.E), size: (bits + 7) / 8}
+	bytesToLimbs(m.n, pub.N.FillBytes(make([]byte, 4*s)))
+	r2 := new(big.Int).Lsh(big.NewInt(1), uint(64*s))
+	r2.Mod(r2, pub.N)
+	bytesToLimbs(m.rr, r2.FillBytes(make([]byte, 4*s)))
+	// Newton iteration for n[0]^-1 mod 2^32 (n is odd): each step doubles the bits.
+	inv := m.n[0]
+	for i := 0; i < 5; i++ {
+		inv *= 2 - m.n[0]*inv
+	}
+	m.n0inv = -inv
+	return m
+}
+
+// bytesToLimbs converts big-endian b (len 4*len(z)) to little-endian 32-bit limbs.
+func bytesToLimbs(z []uint32, b []byte) {
+	s := len(z)
+	for i := 0; i < s; i++ {
+		o := len(b) - 4*(i+1)
+		z[i] = uint32(b[o])<<24 | uint32(b[o+1])<<16 | uint32(b[o+2])<<8 | uint32(b[o+3])
+	}
+}
+
+// lessThan reports x < y for equal-length limb slices.
+func lessThan(x, y []uint32) bool {
+	for i := len(x) - 1; i >= 0; i-- {
+		if x[i] != y[i] {
+			return x[i] < y[i]
+		}
+	}
+	return false
+}
+
+// montMul sets z = x*y/R mod n (fully reduced) for x, y < n. z may alias x or y.
+// It interleaves multiplication and reduction (FIOS) with 64-bit accumulators.
+func (m *montRSA) montMul(z, x, y []uint32) {
+	var tbuf [maxRSALimbs + 2]uint32
+	n := m.n
+	s := len(n)
+	t := tbuf[:s+1]
+	x = x[:s]
+	y = y[:s]
+	n0inv := m.n0inv
+	for i := 0; i < s; i++ {
+		yi := uint64(y[i])
+		uv := uint64(t[0]) + uint64(x[0])*yi
+		c1 := uv >> 32
+		lo := uint32(uv)
+		q := lo * n0inv
+		uv2 := uint64(lo) + uint64(q)*uint64(n[0])
+		c2 := uv2 >> 32
+		qq := uint64(q)
+		for j := 1; j < s; j++ {
+			uv = uint64(t[j]) + uint64(x[j])*yi + c1
+			c1 = uv >> 32
+			uv2 = uint64(uint32(uv)) + qq*uint64(n[j]) + c2
+			c2 = uv2 >> 32
+			t[j-1] = uint32(uv2)
+		}
+		uv = uint64(t[s]) + c1 + c2
+		t[s-1] = uint32(uv)
+		t[s] = uint32(uv >> 32)
+	}
+	// t < 2n: subtract n once if t >= n.
+	if t[s] != 0 || !lessThan(t[:s], n) {
+		var borrow uint64
+		for j := 0; j < s; j++ {
+			d := uint64(t[j]) - uint64(n[j]) - borrow
+			t[j] = uint32(d)
+			borrow = (d >> 32) & 1
+		}
+	}
+	copy(z[:s], t[:s])
+}
+
+// exp computes sig^e mod n into em (big-endian, m.size bytes). It returns false
+// when sig >= n (such a signature is invalid).
+func (m *montRSA) exp(em, sig []byte) bool {
+	var sb, xb, ab [maxRSALimbs]uint32
+	s := len(m.n)
+	sv, x, acc := sb[:s], xb[:s], ab[:s]
+	var pad [4 * maxRSALimbs]byte
+	buf := pad[:4*s]
+	copy(buf[4*s-len(sig):], sig)
+	bytesToLimbs(sv, buf)
+	if !lessThan(sv, m.n) {
+		return false
+	}
+	m.montMul(x, sv, m.rr) // x = sig*R (Montgomery form)
+	copy(acc, x)
+	e := m.e
+	top := 31
+	for e>>uint(top)&1 == 0 {
+		top--
+	}
+	for i := top - 1; i >= 0; i-- {
+		m.montMul(acc, acc, acc)
+		if e>>uint(i)&1 == 1 {
+			m.montMul(acc, acc, x)
+		}
+	}
+	// Leave Montgomery form: multiply by 1.
+	for i := range x {
+		x[i] = 0
+	}
+	x[0] = 1
+	m.montMul(acc, acc, x)
+	for i := 0; i < s; i++ {
+		o := 4*s - 4*(i+1)
+		v := acc[i]
+		buf[o], buf[o+1], buf[o+2], buf[o+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+	}
+	copy(em, buf[4*s-m.size:])
+	return true
+}
+
+// DigestInfo prefixes for EMSA-PKCS1-v1_5 (RFC 8017 section 9.2, note 1).
+var (
+	prefixSHA256 = []byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}
+	prefixSHA384 = []byte{0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30}
+	prefixSHA512 = []byte{0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40}
+)
+
+// verifyPKCS1v15 checks an RSASSA-PKCS1-v1_5 signature over digest, with the same
+// acceptance as rsa.VerifyPKCS1v15: EM must equal 00 01 FF..FF 00 DigestInfo hash.
+func (m *montRSA) verifyPKCS1v15(h crypto.Hash, digest, sig []byte) bool {
+	var prefix []byte
+	switch h {
+	case crypto.SHA256:
+		prefix = prefixSHA256
+	case crypto.SHA384:
+		prefix = prefixSHA384
+	case crypto.SHA512:
+		prefix = prefixSHA512
+	default:
+		return false
+	}
+	k := m.size
+	tLen := len(prefix) + len(digest)
+	if len(sig) != k || len(digest) != h.Size() || k < tLen+11 {
+		return false
+	}
+	var emBuf [maxRSABits / 8]byte
+	em := emBuf[:k]
+	if !m.exp(em, sig) {
+		return false
+	}
+	ok := em[0] == 0 && em[1] == 1
+	for i := 2; i < k-tLen-1; i++ {
+		ok = ok && em[i] == 0xff
+	}
+	ok = ok && em[k-tLen-1] == 0
+	ok = ok && string(em[k-tLen:k-len(digest)]) == string(prefix)
+	ok = ok && string(em[k-len(digest):]) == string(digest)
+	return ok
+}
