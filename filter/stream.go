@@ -210,9 +210,13 @@ func (s *stream) verifyWith(prov *provider, now time.Time) (*jwt.Token, *keyStat
 		p.count("gatewarden_cache_miss")
 	}
 	keys := ks.current(now)
-	if keys == nil {
-		p.maybeFetch(ks, now)
-		return nil, ks, nil
+	if keys == nil && prov.remote() {
+		// Another VM may have fetched since our last tick: look before fetching ourselves.
+		p.syncShared(ks, now)
+		if keys = ks.current(now); keys == nil {
+			p.maybeFetch(ks, now)
+			return nil, ks, nil
+		}
 	}
 	tok, err := prov.verifier.Verify(s.token, keys, now)
 	if errors.Is(err, jwt.ErrUnknownKey) && prov.remote() && !s.refetch {

@@ -60,6 +60,16 @@ type shared struct {
 	cas   uint32
 }
 
+// SharedStore is proxy shared data: one store serves every VM of a plugin, so tests give
+// several fake hosts (VMs) the same store.
+type SharedStore struct {
+	entries map[string]*shared
+	casSeq  uint32
+}
+
+// NewSharedStore returns an empty store.
+func NewSharedStore() *SharedStore { return &SharedStore{entries: map[string]*shared{}} }
+
 // Host is the fake host. Its exported fields may be set by tests before or between callbacks.
 type Host struct {
 	// Clock is returned by Now; tests move it.
@@ -78,13 +88,13 @@ type Host struct {
 	Metrics    []*Metric
 	TickPeriod time.Duration
 
-	vm        *abi.VM
-	rootID    uint32
-	nextID    uint32
-	current   uint32 // effective context
-	streams   map[uint32]*Stream
-	shared    map[string]*shared
-	casSeq    uint32
+	vm      *abi.VM
+	rootID  uint32
+	nextID  uint32
+	current uint32 // effective context
+	streams map[uint32]*Stream
+	// Shared is this VM's shared data; point several hosts at one store to model several VMs.
+	Shared    *SharedStore
 	callBody  []byte
 	callHdrs  []abi.Header
 	inCallbck bool
@@ -100,7 +110,7 @@ func New(newRoot func(contextID uint32, host abi.Host) abi.RootContext) *Host {
 		Properties: map[string][]byte{},
 		Upstreams:  map[string]bool{},
 		streams:    map[uint32]*Stream{},
-		shared:     map[string]*shared{},
+		Shared:     NewSharedStore(),
 		nextID:     1,
 	}
 	h.vm = abi.NewVM(h, newRoot)
@@ -473,7 +483,7 @@ func (h *Host) HTTPCall(upstream string, headers []abi.Header, body []byte, time
 
 // SharedData implements abi.Host.
 func (h *Host) SharedData(key string) ([]byte, uint32, error) {
-	e, ok := h.shared[key]
+	e, ok := h.Shared.entries[key]
 	if !ok {
 		return nil, 0, abi.ErrNotFound
 	}
@@ -482,16 +492,17 @@ func (h *Host) SharedData(key string) ([]byte, uint32, error) {
 
 // SetSharedData implements abi.Host.
 func (h *Host) SetSharedData(key string, value []byte, cas uint32) error {
-	e, ok := h.shared[key]
+	st := h.Shared
+	e, ok := st.entries[key]
 	if ok && cas != 0 && cas != e.cas {
 		return abi.ErrCASMismatch
 	}
 	if !ok {
 		e = &shared{}
-		h.shared[key] = e
+		st.entries[key] = e
 	}
-	h.casSeq++
-	e.value, e.cas = append([]byte(nil), value...), h.casSeq
+	st.casSeq++
+	e.value, e.cas = append([]byte(nil), value...), st.casSeq
 	return nil
 }
 

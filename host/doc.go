@@ -1,0 +1,19 @@
+// Package host runs proxy-wasm (ABI v0.2.1, also accepting v0.2.0) HTTP
+// filters on wazero, the way Envoy does, behind a plain net/http middleware.
+//
+// A Runtime owns the compilation cache (optionally on disk) and the state
+// shared between plugins of the same vm_id (shared data, shared queues). A
+// Plugin is one loaded module with its configuration, run by N VM instances;
+// each instance is owned by one goroutine (its worker) that makes every call
+// into it, so a wasm instance is never entered concurrently. Requests are
+// pinned to the least busy VM for their whole life.
+//
+// Behaviour follows the spec
+// (https://github.com/proxy-wasm/spec/tree/main/abi-versions/v0.2.1) and,
+// where the spec is silent, Envoy: pseudo-headers first and lower-cased keys,
+// local responses and resumes take effect after the callback returns, a
+// paused stream waits for proxy_continue_stream (bounded by a timeout that
+// fails closed), integer properties are 8-byte little-endian. A trap or panic
+// in the guest fails the affected requests closed (503) unless the plugin is
+// configured to fail open, and the VM is replaced.
+package host

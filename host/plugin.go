@@ -1,0 +1,400 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// PluginConfig describes one plugin: a module, its configuration and how it
+// runs. Zero limits mean the safe defaults documented on Limits.
+type PluginConfig struct {
+	// Name is the plugin name (property plugin_name, log attribute, metrics
+	// label).
+	Name string
+	// RootID is the root id (property plugin_root_id).
+	RootID string
+	// VMID is the vm id (property plugin_vm_id). Plugins of one Runtime with
+	// the same VMID share shared data and shared queues, as in Envoy.
+	VMID string
+	// Wasm holds the module bytes. They are compiled once (and cached on disk
+	// when the Runtime has a CacheDir).
+	Wasm []byte
+	// Configuration is the plugin configuration (buffer PLUGIN_CONFIGURATION,
+	// read in proxy_on_configure).
+	Configuration []byte
+	// VMConfiguration is the VM configuration (buffer VM_CONFIGURATION, read
+	// in proxy_on_vm_start).
+	VMConfiguration []byte
+	// VMs is the number of VM instances (workers); 0 means GOMAXPROCS.
+	VMs int
+	// FailOpen passes requests through unfiltered when the VM traps or
+	// panics. The default (false) answers 503.
+	FailOpen bool
+	// Upstreams maps the upstream names a filter may pass to proxy_http_call
+	// to base URLs such as "http://127.0.0.1:9000". Unknown names get
+	// BAD_ARGUMENT, as Envoy answers for an unknown cluster.
+	Upstreams map[string]string
+	// Logger receives the filter's logs; nil means the Runtime's logger.
+	Logger *slog.Logger
+	// Limits bound what the filter may use.
+	Limits Limits
+}
+
+// Limits bound a plugin's resources. A zero field means its default.
+type Limits struct {
+	// MaxMemoryBytes is the most linear memory one VM may grow to
+	// (default 256 MiB, rounded down to 64 KiB pages).
+	MaxMemoryBytes uint64
+	// MaxCallbackTime bounds one call into the guest; a VM that runs longer
+	// is stopped (the request fails closed, or open with FailOpen) and
+	// replaced. Default 2s; a negative value disables the limit, which saves
+	// about a goroutine start per guest call.
+	MaxCallbackTime time.Duration
+	// StartTimeout bounds _initialize, proxy_on_vm_start and
+	// proxy_on_configure together (default 30s).
+	StartTimeout time.Duration
+	// PauseTimeout bounds how long a paused request or response waits for
+	// proxy_continue_stream or a local response before it fails with 503
+	// (default 30s).
+	PauseTimeout time.Duration
+	// HTTPCallTimeout is the timeout of a proxy_http_call that asks for none,
+	// and the upper bound of any timeout it asks for (default 30s).
+	HTTPCallTimeout time.Duration
+	// MaxHeaderBytes bounds a serialized header map the filter sets or sends,
+	// and the headers given to it (default 256 KiB). MaxHeaders bounds the
+	// number of fields (default 1024).
+	MaxHeaderBytes int
+	MaxHeaders     int
+	// MaxBodyBytes bounds a body the host buffers for the filter, a local
+	// response body, and a proxy_http_call request or response body
+	// (default 4 MiB).
+	MaxBodyBytes int
+	// MaxValueBytes bounds a log message, property value, shared data value
+	// or queue item the filter hands to the host (default 1 MiB).
+	MaxValueBytes int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxMemoryBytes == 0 {
+		l.MaxMemoryBytes = 256 << 20
+	}
+	if l.MaxCallbackTime == 0 {
+		l.MaxCallbackTime = 2 * time.Second
+	}
+	if l.StartTimeout <= 0 {
+		l.StartTimeout = 30 * time.Second
+	}
+	if l.PauseTimeout <= 0 {
+		l.PauseTimeout = 30 * time.Second
+	}
+	if l.HTTPCallTimeout <= 0 {
+		l.HTTPCallTimeout = 30 * time.Second
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = 256 << 10
+	}
+	if l.MaxHeaders <= 0 {
+		l.MaxHeaders = maxMapPairs
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = 4 << 20
+	}
+	if l.MaxValueBytes <= 0 {
+		l.MaxValueBytes = 1 << 20
+	}
+	return l
+}
+
+// Plugin is a loaded module run by a pool of VMs. Use Middleware to put it
+// in front of a handler, and Close when done. It is safe for concurrent use.
+type Plugin struct {
+	rt        *Runtime
+	cfg       PluginConfig
+	limits    Limits
+	logger    *slog.Logger
+	wr        wazero.Runtime
+	compiled  wazero.CompiledModule
+	starts    []string
+	hasMain   bool
+	upstreams map[string]*url.URL
+	client    *http.Client
+	shared    *sharedData
+	metrics   metricSet
+	has       exportSet
+
+	ctx    context.Context // cancelled by Close (ends http calls)
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // guards vms slot updates against Close
+	closed bool
+	vms    []atomic.Pointer[vm]
+	rr     atomic.Uint32
+	gen    atomic.Uint64
+	bg     sync.WaitGroup // VM replacement goroutines
+}
+
+// exportSet records which optional callbacks the module exports, so the hot
+// path skips calls (and tasks) the filter does not need.
+type exportSet struct {
+	requestHeaders, requestBody, requestTrailers    bool
+	responseHeaders, responseBody, responseTrailers bool
+	log, done, delete                               bool
+}
+
+// callback signatures: number of i32 params and results.
+var callbackSigs = map[string][2]int{
+	"proxy_on_memory_allocate":    {1, 1},
+	"malloc":                      {1, 1},
+	"proxy_on_context_create":     {2, 0},
+	"proxy_on_done":               {1, 1},
+	"proxy_on_log":                {1, 0},
+	"proxy_on_delete":             {1, 0},
+	"proxy_on_vm_start":           {2, 1},
+	"proxy_on_configure":          {2, 1},
+	"proxy_on_tick":               {1, 0},
+	"proxy_on_request_headers":    {3, 1},
+	"proxy_on_request_body":       {3, 1},
+	"proxy_on_request_trailers":   {2, 1},
+	"proxy_on_response_headers":   {3, 1},
+	"proxy_on_response_body":      {3, 1},
+	"proxy_on_response_trailers":  {2, 1},
+	"proxy_on_http_call_response": {5, 0},
+	"proxy_on_queue_ready":        {2, 0},
+	"main":                        {2, 1},
+}
+
+// LoadPlugin compiles the module (once; cached), instantiates cfg.VMs VMs
+// with real clocks, crypto/rand and _initialize, and runs
+// proxy_on_context_create(root) / proxy_on_vm_start / proxy_on_configure on
+// each. A false result from vm_start or configure fails the load with
+// ErrStartFailed.
+func (r *Runtime) LoadPlugin(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
+	if len(cfg.Wasm) == 0 {
+		return nil, fmt.Errorf("%w: Wasm is empty (set PluginConfig.Wasm to the module bytes)", ErrInvalidConfig)
+	}
+	if cfg.VMs < 0 {
+		return nil, fmt.Errorf("%w: VMs %d is negative (use 0 for GOMAXPROCS)", ErrInvalidConfig, cfg.VMs)
+	}
+	if cfg.VMs == 0 {
+		cfg.VMs = runtime.GOMAXPROCS(0)
+	}
+	p := &Plugin{rt: r, cfg: cfg, limits: cfg.Limits.withDefaults()}
+	p.logger = cfg.Logger
+	if p.logger == nil {
+		p.logger = r.logger
+	}
+	p.logger = p.logger.With(slog.String("plugin", cfg.Name))
+	p.upstreams = make(map[string]*url.URL, len(cfg.Upstreams))
+	for name, raw := range cfg.Upstreams {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%w: Upstreams[%q] = %q: want an absolute http(s) URL such as \"http://127.0.0.1:9000\"", ErrInvalidConfig, name, raw)
+		}
+		p.upstreams[name] = u
+	}
+	pages := p.limits.MaxMemoryBytes / 65536
+	if pages < 1 || pages > 65536 {
+		return nil, fmt.Errorf("%w: Limits.MaxMemoryBytes %d out of range (64 KiB .. 4 GiB)", ErrInvalidConfig, p.limits.MaxMemoryBytes)
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.client = &http.Client{
+		Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		// A callout sees the upstream's answer, as in Envoy: no redirects.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	p.shared = r.sharedDataFor(cfg.VMID)
+
+	rc := wazero.NewRuntimeConfig().
+		WithCompilationCache(r.cache).
+		WithMemoryLimitPages(uint32(pages)).
+		WithCloseOnContextDone(p.limits.MaxCallbackTime > 0)
+	p.wr = wazero.NewRuntimeWithConfig(ctx, rc)
+	fail := func(err error) (*Plugin, error) {
+		p.cancel()
+		_ = p.wr.Close(context.Background())
+		return nil, err
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.wr); err != nil {
+		return fail(fmt.Errorf("%w: instantiate WASI: %v", ErrModule, err))
+	}
+	if err := registerEnv(ctx, p.wr); err != nil {
+		return fail(fmt.Errorf("%w: register env host module: %v", ErrModule, err))
+	}
+	compiled, err := p.wr.CompileModule(ctx, cfg.Wasm)
+	if err != nil {
+		return fail(fmt.Errorf("%w: compile: %v", ErrModule, err))
+	}
+	p.compiled = compiled
+	if err := p.checkExports(); err != nil {
+		return fail(err)
+	}
+	if err := r.addPlugin(p); err != nil {
+		return fail(err)
+	}
+	p.vms = make([]atomic.Pointer[vm], cfg.VMs)
+	for i := range p.vms {
+		v, err := p.newVM(ctx, i)
+		if err != nil {
+			_ = p.Close(context.Background())
+			return nil, err
+		}
+		p.vms[i].Store(v)
+	}
+	return p, nil
+}
+
+func (p *Plugin) checkExports() error {
+	exps := p.compiled.ExportedFunctions()
+	if _, ok := exps[abiMarker021]; !ok {
+		if _, ok := exps[abiMarker020]; !ok {
+			return fmt.Errorf("%w: the module exports neither %s nor %s; build it with a proxy-wasm SDK for ABI 0.2.x",
+				ErrABIVersion, abiMarker021, abiMarker020)
+		}
+	}
+	for name, sig := range callbackSigs {
+		def, ok := exps[name]
+		if !ok {
+			continue
+		}
+		if !allI32(def.ParamTypes(), sig[0]) || !allI32(def.ResultTypes(), sig[1]) {
+			return fmt.Errorf("%w: export %s has signature %v -> %v, want %d i32 params and %d i32 results",
+				ErrModule, name, def.ParamTypes(), def.ResultTypes(), sig[0], sig[1])
+		}
+	}
+	_, hasAlloc := exps["proxy_on_memory_allocate"]
+	_, hasMalloc := exps["malloc"]
+	if !hasAlloc && !hasMalloc {
+		return fmt.Errorf("%w: the module exports no proxy_on_memory_allocate (nor malloc)", ErrModule)
+	}
+	if _, ok := exps["_initialize"]; ok {
+		p.starts = []string{"_initialize"}
+		_, p.hasMain = exps["main"]
+	} else if _, ok := exps["_start"]; ok {
+		p.starts = []string{"_start"}
+	} else {
+		p.starts = []string{}
+	}
+	has := func(n string) bool { _, ok := exps[n]; return ok }
+	p.has = exportSet{
+		requestHeaders: has("proxy_on_request_headers"), requestBody: has("proxy_on_request_body"),
+		requestTrailers: has("proxy_on_request_trailers"), responseHeaders: has("proxy_on_response_headers"),
+		responseBody: has("proxy_on_response_body"), responseTrailers: has("proxy_on_response_trailers"),
+		log: has("proxy_on_log"), done: has("proxy_on_done"), delete: has("proxy_on_delete"),
+	}
+	return nil
+}
+
+func allI32(ts []api.ValueType, n int) bool {
+	if len(ts) != n {
+		return false
+	}
+	for _, t := range ts {
+		if t != api.ValueTypeI32 {
+			return false
+		}
+	}
+	return true
+}
+
+// pick returns the live VM with the fewest requests in flight, starting the
+// scan at a rotating index so equal loads spread round-robin.
+func (p *Plugin) pick() *vm {
+	n := len(p.vms)
+	start := int(p.rr.Add(1)) % n
+	var best *vm
+	bestLoad := int32(1 << 30)
+	for i := 0; i < n; i++ {
+		v := p.vms[(start+i)%n].Load()
+		if v == nil || v.dead.Load() {
+			continue
+		}
+		if l := v.inflight.Load(); l < bestLoad {
+			best, bestLoad = v, l
+			if l == 0 {
+				break
+			}
+		}
+	}
+	return best
+}
+
+// replace starts a new VM in slot after the old one died, retrying with
+// backoff until it starts or the plugin closes.
+func (p *Plugin) replace(slot int) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.bg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.bg.Done()
+		backoff := 10 * time.Millisecond
+		for {
+			if p.ctx.Err() != nil {
+				return
+			}
+			v, err := p.newVM(p.ctx, slot)
+			if err == nil {
+				p.mu.Lock()
+				if p.closed {
+					p.mu.Unlock()
+					v.stop()
+					return
+				}
+				p.vms[slot].Store(v)
+				p.mu.Unlock()
+				p.logger.Info("proxy-wasm VM replaced", slog.Int("vm", slot))
+				return
+			}
+			p.logger.Error("proxy-wasm VM restart failed; retrying", slog.Int("vm", slot), slog.Any("error", err))
+			select {
+			case <-time.After(backoff):
+			case <-p.ctx.Done():
+				return
+			}
+			if backoff < 5*time.Second {
+				backoff *= 2
+			}
+		}
+	}()
+}
+
+// Close stops all VMs (in-flight requests on them fail), cancels pending
+// HTTP calls and releases the module. It is idempotent.
+func (p *Plugin) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.bg.Wait()
+	for i := range p.vms {
+		if v := p.vms[i].Load(); v != nil {
+			v.stop()
+		}
+	}
+	p.rt.removePlugin(p)
+	p.client.CloseIdleConnections()
+	err := p.wr.Close(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
