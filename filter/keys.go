@@ -297,8 +297,9 @@ func (p *plugin) resumeWaiters(ks *keyState, now time.Time, settled bool) {
 		return
 	}
 	var ready []*stream
+	fetching := ks.callID != 0 || now.Before(p.readLease(ks).until) // here or on another VM
 	for id, s := range ks.waiters {
-		if !settled && now.Before(s.deadline) && (ks.current(now) == nil || (s.refetch && ks.callID != 0)) {
+		if !settled && now.Before(s.deadline) && (ks.current(now) == nil || (s.refetch && fetching)) {
 			continue
 		}
 		delete(ks.waiters, id)

@@ -329,3 +329,34 @@ func TestVMsShareOneFetch(t *testing.T) {
 		t.Fatal("VM b fetched too")
 	}
 }
+
+func TestRefetchOnAnotherVMIsAwaited(t *testing.T) {
+	k := testKeys()
+	store := abitest.NewSharedStore()
+	a := startRemote(t, store)
+	b := startRemote(t, store)
+	serveKeys(t, a, k.rsa)
+	b.Tick()
+	rotated := jwt.SigningKey{Alg: "RS256", KeyID: "rsa-2", Key: k.other.Key}
+	a.Clock = a.Clock.Add(31 * time.Second)
+	b.Clock = a.Clock
+	sa := a.Request("GET", "/", bearer(sign(t, rotated, claims(a.Clock, nil))))
+	sb := b.Request("GET", "/", bearer(sign(t, rotated, claims(b.Clock, nil))))
+	if !sa.Paused || !sb.Paused {
+		t.Fatalf("both VMs should wait for the one refetch: a=%+v b=%+v", sa.Local, sb.Local)
+	}
+	b.Clock = b.Clock.Add(100 * time.Millisecond)
+	b.Tick()
+	if !sb.Paused {
+		t.Fatalf("VM b gave up while VM a was still fetching: %+v", sb.Local)
+	}
+	if len(b.Calls) != 0 {
+		t.Fatal("VM b fetched too")
+	}
+	serveKeys(t, a, k.rsa, rotated)
+	b.Clock = b.Clock.Add(100 * time.Millisecond)
+	b.Tick()
+	if !sa.Forwarded || !sb.Forwarded {
+		t.Fatalf("rotated key: a=%+v b=%+v", sa.Local, sb.Local)
+	}
+}

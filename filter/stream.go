@@ -86,7 +86,7 @@ func (s *stream) OnRequestHeaders(int, bool) abi.Action {
 		s.deny(401, "invalid_request", "multiple_tokens")
 		return abi.ActionPause
 	case err != nil:
-		s.deny(401, "invalid_token", "malformed")
+		s.deny(401, "invalid_token", jwt.Reason(jwt.ErrMalformed))
 		return abi.ActionPause
 	case token == "" && s.rule.allowMissing:
 		p.count("gatewarden_allowed_anonymous")
