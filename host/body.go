@@ -248,6 +248,7 @@ type bodyReader struct {
 	buf      []byte
 	finished bool
 	err      error
+	trailer  http.Header
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -270,12 +271,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		if n == 0 && !eos {
 			continue
 		}
-		r := b.s.sendBody(b.ctx, b.buf[:n], eos, false, false)
+		hasTrailers := eos && b.s.p.has.requestTrailers && len(trailerPairs(b.trailer)) > 0
+		r := b.s.sendBody(b.ctx, b.buf[:n], eos && !hasTrailers, false, false)
 		switch r.d {
 		case decContinue:
 			b.out = r.data
 		case decPaused:
-			if eos {
+			if eos && !hasTrailers {
 				// Paused at eos without a later continue: cannot happen
 				// (waitBody waits), but be safe.
 				b.abort(decTimeout)
@@ -285,6 +287,11 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		}
 		if eos {
 			b.finished = true
+			if hasTrailers && b.err == nil {
+				if err := b.s.runRequestTrailers(b.ctx, b.trailer); err != nil {
+					b.err = err
+				}
+			}
 		}
 	}
 	n := copy(p, b.out)

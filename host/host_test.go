@@ -85,11 +85,22 @@ func newBackend(tb testing.TB) *httptest.Server {
 		}
 		w.Header().Set("X-Drop", "1")
 		w.Header().Set("X-Backend", "1")
+		if r.Header.Get("X-Want-Trailer") != "" {
+			w.Header().Set("Trailer", "X-Backend-Trl")
+		}
 		if r.Method == "POST" {
 			b, _ := io.ReadAll(r.Body)
 			fmt.Fprintf(w, "body=%s\n", b)
 			fmt.Fprintf(w, "bodylen=%d\n", len(b))
+			for k, vs := range r.Trailer {
+				fmt.Fprintf(w, "trailer %s=%s\n", strings.ToLower(k), strings.Join(vs, ","))
+			}
 		}
+		defer func() {
+			if r.Header.Get("X-Want-Trailer") != "" {
+				w.Header().Set("X-Backend-Trl", "bt")
+			}
+		}()
 		fmt.Fprintf(w, "path=%s\n", r.URL.RequestURI())
 		fmt.Fprintf(w, "host=%s\n", r.Host)
 		for k, vs := range r.Header {
@@ -140,6 +151,10 @@ func newEnv(tb testing.TB, mutate func(*PluginConfig)) *env {
 		req, _ := http.NewRequestWithContext(r.Context(), r.Method, backend.URL+r.URL.RequestURI(), r.Body)
 		req.Header = r.Header.Clone()
 		req.Host = r.Host
+		req.Trailer = r.Trailer
+		if r.ContentLength >= 0 && r.Body != http.NoBody {
+			req.ContentLength = r.ContentLength
+		}
 		resp, err := http.DefaultTransport.RoundTrip(req)
 		if err != nil {
 			http.Error(w, err.Error(), 502)
@@ -149,8 +164,14 @@ func newEnv(tb testing.TB, mutate func(*PluginConfig)) *env {
 		for k, vs := range resp.Header {
 			w.Header()[k] = vs
 		}
+		for k := range resp.Trailer { // announce trailers, as httputil.ReverseProxy does
+			w.Header().Add("Trailer", k)
+		}
 		w.WriteHeader(resp.StatusCode)
 		io.Copy(w, resp.Body)
+		for k, vs := range resp.Trailer {
+			w.Header()[k] = vs
+		}
 	})
 	front := httptest.NewServer(p.Middleware(next))
 	tb.Cleanup(front.Close)

@@ -205,7 +205,7 @@ func (v *vm) headerMap(mt uint32) (m *hmap, writable bool, st status) {
 		}
 	case mapHTTPRequestTrailers:
 		if s != nil && s.reqTrailer.ok {
-			return &s.reqTrailer, s.phase == phaseRequest, statusOK
+			return &s.reqTrailer, s.trlActive && !s.trlResp || s.reqBodyWait, statusOK
 		}
 	case mapHTTPResponseHeaders:
 		if s != nil && s.respHdr.ok {
@@ -213,7 +213,7 @@ func (v *vm) headerMap(mt uint32) (m *hmap, writable bool, st status) {
 		}
 	case mapHTTPResponseTrailers:
 		if s != nil && s.respTrlr.ok {
-			return &s.respTrlr, s.phase == phaseResponse, statusOK
+			return &s.respTrlr, s.trlActive && s.trlResp || s.respBodyWait, statusOK
 		}
 	case mapHTTPCallResponseHeaders:
 		if v.callResp != nil {
@@ -415,10 +415,10 @@ func hContinueStream(v *vm, _ api.Memory, st []uint64) status {
 	case s.waiting && (t == streamHTTPRequest && s.phase == phaseRequest || t == streamHTTPResponse && s.phase == phaseResponse):
 		s.wantContinue = true
 		v.markPending(s)
-	case t == streamHTTPRequest && (s.reqBodyWait || s.bodyActive && !s.bodyResp):
+	case t == streamHTTPRequest && (s.reqBodyWait || s.bodyActive && !s.bodyResp || s.trlActive && !s.trlResp):
 		s.reqBodyCont = true
 		v.markPending(s)
-	case t == streamHTTPResponse && (s.respBodyWait || s.bodyActive && s.bodyResp):
+	case t == streamHTTPResponse && (s.respBodyWait || s.bodyActive && s.bodyResp || s.trlActive && s.trlResp):
 		s.respBodyCont = true
 		v.markPending(s)
 	}
@@ -438,7 +438,7 @@ func hCloseStream(v *vm, _ api.Memory, st []uint64) status {
 	if s == nil {
 		return statusBadArgument
 	}
-	if s.canReply() || s.bodyActive || s.reqBodyWait || s.respBodyWait {
+	if s.canReply() || s.bodyActive || s.trlActive || s.reqBodyWait || s.respBodyWait {
 		s.wantClose = true
 		v.markPending(s)
 	}

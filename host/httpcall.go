@@ -24,7 +24,7 @@ type callResult struct {
 }
 
 // maxCallsPerVM bounds proxy_http_calls in flight per VM.
-const maxCallsPerVM = 1024
+const maxCallsPerVM = 256
 
 // hHTTPCall implements proxy_http_call: upstream is a name from
 // PluginConfig.Upstreams; headers must carry :method, :path and :authority.

@@ -63,7 +63,7 @@ var propIDs = func() map[string]propID {
 		"destination.address": propDestinationAddress, "destination.port": propDestinationPort,
 		"connection.mtls": propConnectionMTLS, "connection.tls_version": propConnectionTLSVersion,
 		"connection.requested_server_name": propConnectionSNI,
-		"plugin_name": propPluginName, "plugin_root_id": propPluginRootID, "plugin_vm_id": propPluginVMID,
+		"plugin_name":                      propPluginName, "plugin_root_id": propPluginRootID, "plugin_vm_id": propPluginVMID,
 	}
 	m := make(map[string]propID, 2*len(names))
 	for k, id := range names {
@@ -73,8 +73,12 @@ var propIDs = func() map[string]propID {
 	return m
 }()
 
-// maxPropertyPath bounds a property path read from the guest.
-const maxPropertyPath = 4096
+// maxPropertyPath bounds a property path read from the guest;
+// maxPropertyBytes the values one context may set.
+const (
+	maxPropertyPath  = 4096
+	maxPropertyBytes = 4 << 20
+)
 
 // property returns the value of a known property, as a string (str) or
 // bytes; found is false when the path is unknown or has no value here.
@@ -272,7 +276,16 @@ func hSetProperty(v *vm, mem api.Memory, st []uint64) status {
 	if *m == nil {
 		*m = make(map[string][]byte)
 	}
-	if _, exists := (*m)[string(path)]; !exists && len(*m) >= 1024 {
+	if _, exists := (*m)[string(path)]; !exists && len(*m) >= 256 {
+		return statusBadArgument
+	}
+	total := len(val)
+	for k, x := range *m {
+		if k != string(path) {
+			total += len(k) + len(x)
+		}
+	}
+	if total > maxPropertyBytes {
 		return statusBadArgument
 	}
 	(*m)[string(path)] = append([]byte(nil), val...)

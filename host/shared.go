@@ -7,9 +7,10 @@ import "sync"
 // every successful set stores the next non-zero token; cas 0 sets
 // unconditionally, otherwise it must match the stored token.
 type sharedData struct {
-	mu  sync.RWMutex
-	m   map[string]sharedEntry
-	cas uint32
+	mu    sync.RWMutex
+	m     map[string]sharedEntry
+	cas   uint32
+	bytes int // keys + values stored
 }
 
 type sharedEntry struct {
@@ -17,9 +18,12 @@ type sharedEntry struct {
 	cas uint32
 }
 
-// maxSharedKeys bounds the store so a filter cannot grow host memory without
-// limit through it.
-const maxSharedKeys = 1 << 16
+// maxSharedKeys and maxSharedBytes bound the store so a filter cannot grow
+// host memory without limit through it.
+const (
+	maxSharedKeys  = 1 << 16
+	maxSharedBytes = 64 << 20
+)
 
 func (d *sharedData) get(key []byte) (sharedEntry, bool) {
 	d.mu.RLock()
@@ -38,6 +42,14 @@ func (d *sharedData) set(key []byte, val []byte, cas uint32) status {
 	if !ok && len(d.m) >= maxSharedKeys {
 		return statusInternalFailure
 	}
+	grow := len(val) - len(e.val)
+	if !ok {
+		grow += len(key)
+	}
+	if d.bytes+grow > maxSharedBytes {
+		return statusInternalFailure
+	}
+	d.bytes += grow
 	d.cas++
 	if d.cas == 0 {
 		d.cas = 1
@@ -60,13 +72,17 @@ type queueKey struct{ vmID, name string }
 // proxy_on_queue_ready on its root context, as in proxy-wasm-cpp-host.
 type sharedQueue struct {
 	id    uint32
+	bytes int
 	items [][]byte
 	owner *vm
 	root  uint32
 }
 
-// maxQueueItems bounds each queue.
-const maxQueueItems = 1 << 14
+// maxQueueItems and maxQueueBytes bound each queue.
+const (
+	maxQueueItems = 1 << 14
+	maxQueueBytes = 16 << 20
+)
 
 func (q *queueRegistry) init() {
 	q.byName = make(map[queueKey]*sharedQueue)
@@ -105,11 +121,12 @@ func (q *queueRegistry) enqueue(id uint32, item []byte) status {
 		q.mu.Unlock()
 		return statusNotFound
 	}
-	if len(sq.items) >= maxQueueItems {
+	if len(sq.items) >= maxQueueItems || sq.bytes+len(item) > maxQueueBytes {
 		q.mu.Unlock()
 		return statusInternalFailure
 	}
 	sq.items = append(sq.items, item)
+	sq.bytes += len(item)
 	owner, root := sq.owner, sq.root
 	q.mu.Unlock()
 	if owner != nil {
@@ -129,6 +146,7 @@ func (q *queueRegistry) dequeue(id uint32) ([]byte, status) {
 		return nil, statusEmpty
 	}
 	it := sq.items[0]
+	sq.bytes -= len(it)
 	sq.items[0] = nil
 	sq.items = sq.items[1:]
 	return it, statusOK

@@ -62,6 +62,7 @@ type stream struct {
 	reqBody, respBody                     []byte // buffered body chunks given to the filter
 	reqBodyOK, respBodyOK                 bool   // the body buffer exists for the filter
 	bodyActive, bodyResp                  bool   // inside a body callback (of the response)
+	trlActive, trlResp                    bool   // inside a trailers callback (of the response)
 	reqBodyWait, respBodyWait             bool   // body paused at end of stream
 	reqBodyCont, respBodyCont             bool   // proxy_continue_stream for a body
 	localSent                             bool   // s.local went out through a body channel
@@ -97,10 +98,10 @@ type localReply struct {
 
 func newStream(p *Plugin, v *vm, r *http.Request) *stream {
 	s := &stream{p: p, v: v, signal: make(chan decision, 2)}
-	if p.has.requestBody {
+	if p.has.requestBody || p.has.requestTrailers {
 		s.reqBodyDone = make(chan bodyResult, 2)
 	}
-	if p.has.responseBody {
+	if p.has.responseBody || p.has.responseTrailers {
 		s.respBodyDone = make(chan bodyResult, 2)
 	}
 	s.info = reqInfo{remoteAddr: r.RemoteAddr, proto: r.Proto, tls: r.TLS, size: r.ContentLength, start: time.Now()}
@@ -244,8 +245,6 @@ func (v *vm) onResponseHeaders(s *stream, hdrs []kv, eos bool) {
 	v.endCallback(s, action, ok)
 }
 
-func (v *vm) onTrailers(s *stream, hdrs []kv, response bool) {}
-
 // finishStream runs proxy_on_log, proxy_on_done and proxy_on_delete (Envoy's
 // order) when the request is over, however it ended.
 func (v *vm) finishStream(s *stream) {
@@ -297,7 +296,7 @@ func (s *stream) canReply() bool {
 	if s.waiting {
 		return true
 	}
-	if s.bodyActive || s.reqBodyWait || s.respBodyWait {
+	if s.bodyActive || s.trlActive || s.reqBodyWait || s.respBodyWait {
 		return s.phase <= phaseUpstream || s.respHeld
 	}
 	return false
@@ -339,7 +338,12 @@ func (p *Plugin) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 		v.inflight.Add(-1)
 	}()
 	eos := r.Body == nil || r.Body == http.NoBody
-	if !v.post(r.Context(), task{kind: taskRequest, s: s, hdrs: requestPairs(r), eos: eos}) {
+	pairs := requestPairs(r)
+	if len(pairs) > p.limits.MaxHeaders || mapSize(pairs) > p.limits.MaxHeaderBytes {
+		http.Error(w, "431 Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
+	if !v.post(r.Context(), task{kind: taskRequest, s: s, hdrs: pairs, eos: eos}) {
 		if r.Context().Err() != nil {
 			return
 		}
@@ -376,7 +380,13 @@ func (p *Plugin) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 			r2.Header.Del("Content-Length")
 			initial := s.reqBody
 			s.reqBody = nil
-			r2.Body = &bodyReader{s: s, ctx: ctx, src: r.Body, out: initial, finished: bodyEOF}
+			r2.Body = &bodyReader{s: s, ctx: ctx, src: r.Body, out: initial, finished: bodyEOF, trailer: r.Trailer}
+		} else if p.has.requestTrailers && len(r.Trailer) > 0 && !eos {
+			if r2 == r {
+				r2 = new(http.Request)
+				*r2 = *r
+			}
+			r2.Body = &trailerReader{s: s, ctx: ctx, src: r.Body, trailer: r.Trailer}
 		}
 		rw := &respWriter{w: w, s: s, p: p, r: r, bodyFiltered: p.has.responseBody}
 		next.ServeHTTP(rw, r2)
@@ -751,6 +761,10 @@ func (rw *respWriter) finish() {
 		rw.WriteHeader(http.StatusOK)
 	}
 	ctx := rw.r.Context()
+	var trailers []kv
+	if rw.p.has.responseTrailers && !rw.skip && !rw.reset && !rw.held {
+		trailers = responseTrailers(rw.w.Header())
+	}
 	if rw.bodyFiltered && !rw.skip && !rw.reset {
 		if rw.held {
 			r := rw.s.sendBody(ctx, nil, true, true, true)
@@ -760,7 +774,19 @@ func (rw *respWriter) finish() {
 				rw.release(rw.s.await2(ctx))
 			}
 		} else {
-			_ = rw.apply(rw.s.sendBody(ctx, nil, true, true, false))
+			_ = rw.apply(rw.s.sendBody(ctx, nil, len(trailers) == 0, true, false))
+		}
+	}
+	if len(trailers) > 0 && !rw.skip && !rw.reset {
+		r := rw.s.sendTrailers(ctx, trailers, true)
+		switch {
+		case r.d == decContinue:
+			if rw.s.respTrlr.dirty {
+				applyResponseTrailers(rw.w.Header(), rw.s.respTrlr.kv)
+			}
+		case r.d == decFail && rw.p.cfg.FailOpen, r.d == decGone:
+		default:
+			rw.reset = true
 		}
 	}
 	if rw.reset {

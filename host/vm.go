@@ -60,9 +60,9 @@ type vm struct {
 }
 
 type guestFuncs struct {
-	alloc, contextCreate, done, log, delete, vmStart, configure, tick  api.Function
+	alloc, contextCreate, done, log, delete, vmStart, configure, tick api.Function
 	reqHeaders, reqBody, reqTrailers, respHeaders, respBody, respTrls api.Function
-	httpCallResponse, queueReady                                       api.Function
+	httpCallResponse, queueReady                                      api.Function
 }
 
 type vmKey struct{}

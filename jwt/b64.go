@@ -2,29 +2,82 @@ package jwt
 
 import "encoding/base64"
 
+// b64 encodes (Sign, JWKS); decoding in the verify path uses decodeB64 below.
 var b64 = base64.RawURLEncoding.Strict()
 
-// isB64URL reports whether s uses only the base64url alphabet (no padding, no
-// whitespace: the stdlib decoder silently skips CR/LF, which JWS forbids).
+// b64Dec maps a base64url character to its 6-bit value, 0xff for anything else
+// (padding, whitespace, the standard alphabet's '+' and '/').
+var b64Dec = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		t[c] = byte(i)
+	}
+	return t
+}()
+
+// isB64URL reports whether s uses only the base64url alphabet.
 func isB64URL(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if b64Dec[s[i]] == 0xff {
 			return false
 		}
 	}
 	return true
 }
 
-// decodeB64 strictly decodes unpadded base64url (RFC 7515 section 2).
+// decodeB64 strictly decodes unpadded base64url (RFC 7515 section 2): no padding,
+// no whitespace (the stdlib decoder skips CR/LF), no non-zero trailing bits. It
+// agrees with base64.RawURLEncoding.Strict() on every input it accepts (fuzzed);
+// the hand-written loop handles 8 characters per iteration, which matters in wasm.
 func decodeB64(s string) ([]byte, bool) {
-	if !isB64URL(s) {
+	n := len(s)
+	if n%4 == 1 {
 		return nil, false
 	}
-	out := make([]byte, b64.DecodedLen(len(s)))
-	n, err := b64.Decode(out, []byte(s))
-	if err != nil {
-		return nil, false
+	out := make([]byte, n*3/4)
+	si, di := 0, 0
+	for ; si+8 <= n; si, di = si+8, di+6 {
+		a, b, c, d := b64Dec[s[si]], b64Dec[s[si+1]], b64Dec[s[si+2]], b64Dec[s[si+3]]
+		e, f, g, h := b64Dec[s[si+4]], b64Dec[s[si+5]], b64Dec[s[si+6]], b64Dec[s[si+7]]
+		if (a|b|c|d|e|f|g|h)&0xc0 != 0 { // 0xff marks an invalid character
+			return nil, false
+		}
+		v := uint64(a)<<42 | uint64(b)<<36 | uint64(c)<<30 | uint64(d)<<24 | uint64(e)<<18 | uint64(f)<<12 | uint64(g)<<6 | uint64(h)
+		out[di], out[di+1], out[di+2], out[di+3], out[di+4], out[di+5] = byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
 	}
-	return out[:n], true
+	if n-si >= 4 {
+		a, b, c, d := b64Dec[s[si]], b64Dec[s[si+1]], b64Dec[s[si+2]], b64Dec[s[si+3]]
+		if (a|b|c|d)&0xc0 != 0 {
+			return nil, false
+		}
+		v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
+		out[di], out[di+1], out[di+2] = byte(v>>16), byte(v>>8), byte(v)
+		si, di = si+4, di+3
+	}
+	var v uint32
+	rem := n - si
+	for i := 0; i < rem; i++ {
+		x := b64Dec[s[si+i]]
+		if x == 0xff {
+			return nil, false
+		}
+		v = v<<6 | uint32(x)
+	}
+	switch rem {
+	case 3: // 18 bits: 2 bytes + 2 zero bits
+		if v&3 != 0 {
+			return nil, false
+		}
+		out[di], out[di+1] = byte(v>>10), byte(v>>2)
+		di += 2
+	case 2: // 12 bits: 1 byte + 4 zero bits
+		if v&15 != 0 {
+			return nil, false
+		}
+		out[di] = byte(v >> 4)
+		di++
+	}
+	return out[:di], true
 }

@@ -2,14 +2,19 @@ package jwt
 
 import (
 	"hash/maphash"
+	"runtime"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Cache is a bounded LRU of verified tokens, safe for concurrent use. Entries are
-// keyed by a hash of the token, but a hit always compares the full token, so a hash
-// collision can never hand out another token's claims. Call Purge when the key set
-// changes.
+// keyed by a seeded hash of the token's length and its last bytes (the signature:
+// unique per token and unforgeable), and a hit always compares the full token, so a
+// collision can only cost a miss, never hand out another token's claims. Hashing
+// only the tail and comparing eight bytes at a time keeps a hit cheap inside wasm,
+// where Go's byte-at-a-time memequal and 64-bit hash multiplications are slow.
+// Call Purge when the key set changes.
 type Cache struct {
 	mu      sync.Mutex
 	max     int
@@ -42,7 +47,7 @@ func (c *Cache) Get(token string, now time.Time) (*Token, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[h]
-	if e == nil || e.token != token {
+	if e == nil || !equalTokens(e.token, token) {
 		return nil, false
 	}
 	if !now.Before(e.expires) {
@@ -104,4 +109,49 @@ func (c *Cache) pushFront(e *cacheEntry) {
 	c.head.next = e
 }
 
-func (c *Cache) hashOf(token string) uint64 { return maphash.String(c.seed, token) }
+// cacheHashTail is how many trailing bytes of a token are hashed.
+const cacheHashTail = 32
+
+func (c *Cache) hashOf(token string) uint64 {
+	tail := token
+	if len(tail) > cacheHashTail {
+		tail = tail[len(tail)-cacheHashTail:]
+	}
+	return maphash.String(c.seed, tail) ^ uint64(len(token))*0x9e3779b97f4a7c15
+}
+
+// equalTokens compares a and b eight bytes at a time under wasm (Go's memequal
+// there is a byte loop); elsewhere the runtime's vectorised == is faster and needs
+// no unaligned loads.
+func equalTokens(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if runtime.GOARCH != "wasm" {
+		return a == b
+	}
+	n := len(a)
+	if n == 0 {
+		return true
+	}
+	pa, pb := unsafe.Pointer(unsafe.StringData(a)), unsafe.Pointer(unsafe.StringData(b))
+	if pa == pb {
+		return true
+	}
+	i := 0
+	for ; i+32 <= n; i += 32 {
+		x := *(*uint64)(unsafe.Add(pa, i)) ^ *(*uint64)(unsafe.Add(pb, i))
+		x |= *(*uint64)(unsafe.Add(pa, i+8)) ^ *(*uint64)(unsafe.Add(pb, i+8))
+		x |= *(*uint64)(unsafe.Add(pa, i+16)) ^ *(*uint64)(unsafe.Add(pb, i+16))
+		x |= *(*uint64)(unsafe.Add(pa, i+24)) ^ *(*uint64)(unsafe.Add(pb, i+24))
+		if x != 0 {
+			return false
+		}
+	}
+	for ; i < n; i++ {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,5 +78,41 @@ func TestCacheConcurrent(t *testing.T) {
 	wg.Wait()
 	if c.Len() > 64 {
 		t.Fatalf("Len = %d > 64", c.Len())
+	}
+}
+
+func TestEqualTokens(t *testing.T) {
+	base := strings.Repeat("abcdefghij", 20)
+	for n := 0; n <= len(base); n++ {
+		a := base[:n]
+		if !equalTokens(a, strings.Clone(a)) {
+			t.Fatalf("len %d: equal strings differ", n)
+		}
+		for i := 0; i < n; i++ {
+			b := []byte(a)
+			b[i] ^= 0x20
+			if equalTokens(a, string(b)) {
+				t.Fatalf("len %d: difference at %d missed", n, i)
+			}
+		}
+		if n > 0 && equalTokens(a, a[:n-1]) {
+			t.Fatal("different lengths equal")
+		}
+	}
+}
+
+// TestCacheSameTailDifferentToken: tokens sharing a tail and length land on the same
+// key; the full comparison keeps them apart.
+func TestCacheSameTailDifferentToken(t *testing.T) {
+	c := NewCache(10)
+	a := "header.payloadA." + strings.Repeat("s", 40)
+	b := "header.payloadB." + strings.Repeat("s", 40)
+	ta := &Token{Header: Header{Kid: "a"}}
+	c.Put(a, ta, testNow.Add(time.Minute))
+	if _, ok := c.Get(b, testNow); ok {
+		t.Fatal("hit for a different token with the same tail")
+	}
+	if got, ok := c.Get(a, testNow); !ok || got != ta {
+		t.Fatal("miss for the cached token")
 	}
 }

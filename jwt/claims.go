@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -31,77 +32,76 @@ type Claims struct {
 // parseClaims validates the payload (one JSON object, no duplicate keys) and reads
 // the registered claims, checking their JSON types.
 func parseClaims(payload []byte) (*Claims, error) {
-	if err := checkJSONObject(payload); err != nil {
-		return nil, wrap(ErrMalformed, "payload: "+err.Error())
-	}
 	c := &Claims{raw: payload}
-	var err error
-	str := func(name string, v gjson.Result, dst *string) bool {
-		if v.Type != gjson.String {
-			err = wrap(ErrMalformed, "claim "+name+" is not a string")
-			return false
-		}
-		*dst = v.Str
-		return true
-	}
-	date := func(name string, v gjson.Result, dst *time.Time) bool {
-		t, ok := numericDate(v)
+	str := func(name string, raw []byte, dst *string) error {
+		v, ok := jsonString(raw)
 		if !ok {
-			err = wrap(ErrMalformed, "claim "+name+" is not a NumericDate (a number of seconds)")
-			return false
+			return wrap(ErrMalformed, "claim "+name+" is not a string")
+		}
+		*dst = v
+		return nil
+	}
+	date := func(name string, raw []byte, dst *time.Time) error {
+		t, ok := numericDate(raw)
+		if !ok {
+			return wrap(ErrMalformed, "claim "+name+" is not a NumericDate (a number of seconds)")
 		}
 		*dst = t
-		return true
+		return nil
 	}
-	gjson.ParseBytes(payload).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	err := scanJSONObject(payload, func(k string, raw []byte) error {
+		switch k {
 		case "iss":
-			return str("iss", v, &c.Issuer)
+			return str("iss", raw, &c.Issuer)
 		case "sub":
-			return str("sub", v, &c.Subject)
+			return str("sub", raw, &c.Subject)
 		case "azp":
-			return str("azp", v, &c.AuthorizedParty)
+			return str("azp", raw, &c.AuthorizedParty)
 		case "typ":
-			return str("typ", v, &c.Type)
+			return str("typ", raw, &c.Type)
 		case "exp":
-			return date("exp", v, &c.ExpiresAt)
+			return date("exp", raw, &c.ExpiresAt)
 		case "nbf":
-			return date("nbf", v, &c.NotBefore)
+			return date("nbf", raw, &c.NotBefore)
 		case "iat":
-			return date("iat", v, &c.IssuedAt)
+			return date("iat", raw, &c.IssuedAt)
 		case "aud":
-			switch {
-			case v.Type == gjson.String:
-				c.Audience = []string{v.Str}
-			case v.IsArray():
-				v.ForEach(func(_, a gjson.Result) bool {
-					if a.Type != gjson.String {
-						err = wrap(ErrMalformed, "claim aud has a non-string element")
-						return false
-					}
-					c.Audience = append(c.Audience, a.Str)
-					return true
-				})
-				return err == nil
-			default:
-				err = wrap(ErrMalformed, "claim aud is neither a string nor an array of strings")
-				return false
+			if v, ok := jsonString(raw); ok {
+				c.Audience = []string{v}
+				return nil
 			}
+			if raw[0] != '[' {
+				return wrap(ErrMalformed, "claim aud is neither a string nor an array of strings")
+			}
+			var err error
+			gjson.ParseBytes(raw).ForEach(func(_, a gjson.Result) bool {
+				if a.Type != gjson.String {
+					err = wrap(ErrMalformed, "claim aud has a non-string element")
+					return false
+				}
+				c.Audience = append(c.Audience, a.Str)
+				return true
+			})
+			return err
 		}
-		return true
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		if _, ok := err.(*detailError); ok {
+			return nil, err
+		}
+		return nil, wrap(ErrMalformed, "payload: "+err.Error())
 	}
 	return c, nil
 }
 
-func numericDate(v gjson.Result) (time.Time, bool) {
-	if v.Type != gjson.Number {
+// numericDate parses a JSON number of seconds since the epoch (RFC 7519 NumericDate).
+func numericDate(raw []byte) (time.Time, bool) {
+	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
 		return time.Time{}, false
 	}
-	f := v.Num
-	if math.IsNaN(f) || f < 0 || f > maxNumericDate {
+	f, err := strconv.ParseFloat(unsafe.String(&raw[0], len(raw)), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > maxNumericDate {
 		return time.Time{}, false
 	}
 	sec := math.Floor(f)
@@ -115,7 +115,7 @@ func (v *Verifier) checkClaims(c *Claims, now time.Time) error {
 			return wrap(ErrIssuer, "token has no iss claim")
 		}
 		if !contains(v.issuers, c.Issuer) {
-			return wrap(ErrIssuer, "iss "+strconv.Quote(c.Issuer)+" is not an accepted issuer")
+			return wrap(ErrIssuer, "iss "+quote(c.Issuer)+" is not an accepted issuer")
 		}
 	}
 	if c.Type == "" {
@@ -131,7 +131,7 @@ func (v *Verifier) checkClaims(c *Claims, now time.Time) error {
 			}
 		}
 		if !ok {
-			return wrap(ErrTokenType, "typ "+strconv.Quote(c.Type)+" is not an accepted token type (want an access token)")
+			return wrap(ErrTokenType, "typ "+quote(c.Type)+" is not an accepted token type (want an access token)")
 		}
 	}
 	if len(v.audiences) > 0 {

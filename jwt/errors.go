@@ -1,6 +1,9 @@
 package jwt
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+)
 
 // Sentinel errors returned (wrapped, with detail) by this package. Match them with
 // errors.Is; turn them into a stable reason string with Reason. The mapping to HTTP
@@ -87,4 +90,13 @@ func (e *detailError) Unwrap() error { return e.sentinel }
 
 func wrap(sentinel error, detail string) error {
 	return &detailError{sentinel: sentinel, detail: detail}
+}
+
+// quote quotes an untrusted value for an error message: escaped (no control
+// characters reach logs) and cut to 64 bytes (no token-sized error strings).
+func quote(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(s[:64]) + "..."
+	}
+	return strconv.Quote(s)
 }

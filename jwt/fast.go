@@ -10,6 +10,7 @@ import (
 // differential tests and fuzzing check this.
 type rsaFast interface {
 	verifyPKCS1v15(h crypto.Hash, digest, sig []byte) bool
+	verifyPSS(h crypto.Hash, digest, sig []byte) bool
 }
 
 type ecFast interface {
@@ -20,6 +21,9 @@ type ecFast interface {
 // the stdlib's 64-bit big-number code is emulated; natively crypto/rsa uses assembly.
 // Tests switch it on natively for differential testing.
 var useFastRSA = runtime.GOARCH == "wasm"
+
+// useFastEC enables the 32-bit-limb, table-driven P-256 path (ES256), likewise.
+var useFastEC = runtime.GOARCH == "wasm"
 
 func fastRSA(k *key) rsaFast {
 	f, _ := k.fast.(rsaFast)
@@ -36,6 +40,11 @@ func prepareFast(k *key) {
 	if k.rsa != nil && useFastRSA {
 		if m := newMontRSA(k.rsa); m != nil {
 			k.fast = m
+		}
+	}
+	if k.ec != nil && useFastEC {
+		if v := newP256Verifier(k.ec); v != nil { // nil for P-384/P-521
+			k.fast = v
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"math/big"
+	"sync"
 )
 
 // montRSA is an RSA public-key operation with Montgomery multiplication on 32-bit
@@ -18,9 +19,21 @@ type montRSA struct {
 	n0inv uint32   // -n^-1 mod 2^32
 	e     uint32
 	size  int // modulus size in bytes
+	bits  int // modulus size in bits
 }
 
 const maxRSALimbs = maxRSABits / 32
+
+// rsaScratch is per-call working memory. It lives on the heap (pooled) on purpose:
+// Go's wasm code addresses stack arrays through the SP global, which costs several
+// instructions per access; a heap pointer in a local is cheaper.
+type rsaScratch struct {
+	t         [maxRSALimbs + 2]uint32
+	s, x, acc [maxRSALimbs]uint32
+	buf       [4 * maxRSALimbs]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(rsaScratch) }}
 
 func newMontRSA(pub *rsa.PublicKey) *montRSA {
 	bits := pub.N.BitLen()
@@ -28,7 +41,7 @@ func newMontRSA(pub *rsa.PublicKey) *montRSA {
 		return nil
 	}
 	s := (bits + 31) / 32
-	m := &montRSA{n: make([]uint32, s), rr: make([]uint32, s), e: uint32(pub.E), size: (bits + 7) / 8}
+	m := &montRSA{n: make([]uint32, s), rr: make([]uint32, s), e: uint32(pub.E), size: (bits + 7) / 8, bits: bits}
 	bytesToLimbs(m.n, pub.N.FillBytes(make([]byte, 4*s)))
 	r2 := new(big.Int).Lsh(big.NewInt(1), uint(64*s))
 	r2.Mod(r2, pub.N)
@@ -63,11 +76,15 @@ func lessThan(x, y []uint32) bool {
 
 // montMul sets z = x*y/R mod n (fully reduced) for x, y < n. z may alias x or y.
 // It interleaves multiplication and reduction (FIOS) with 64-bit accumulators.
-func (m *montRSA) montMul(z, x, y []uint32) {
-	var tbuf [maxRSALimbs + 2]uint32
+func (m *montRSA) montMul(z, x, y []uint32, sc *rsaScratch) {
+	if len(m.n) == rsa2048Limbs {
+		montMul2048((*limbs2048)(z), (*limbs2048)(x), (*limbs2048)(y), (*limbs2048)(m.n), m.n0inv, (*[rsa2048Limbs + 1]uint32)(sc.t[:rsa2048Limbs+1]))
+		return
+	}
 	n := m.n
 	s := len(n)
-	t := tbuf[:s+1]
+	t := sc.t[:s+1]
+	clear(t)
 	x = x[:s]
 	y = y[:s]
 	n0inv := m.n0inv
@@ -106,17 +123,18 @@ func (m *montRSA) montMul(z, x, y []uint32) {
 // exp computes sig^e mod n into em (big-endian, m.size bytes). It returns false
 // when sig >= n (such a signature is invalid).
 func (m *montRSA) exp(em, sig []byte) bool {
-	var sb, xb, ab [maxRSALimbs]uint32
+	sc := scratchPool.Get().(*rsaScratch)
+	defer scratchPool.Put(sc)
 	s := len(m.n)
-	sv, x, acc := sb[:s], xb[:s], ab[:s]
-	var pad [4 * maxRSALimbs]byte
-	buf := pad[:4*s]
+	sv, x, acc := sc.s[:s], sc.x[:s], sc.acc[:s]
+	buf := sc.buf[:4*s]
+	clear(buf)
 	copy(buf[4*s-len(sig):], sig)
 	bytesToLimbs(sv, buf)
 	if !lessThan(sv, m.n) {
 		return false
 	}
-	m.montMul(x, sv, m.rr) // x = sig*R (Montgomery form)
+	m.montMul(x, sv, m.rr, sc) // x = sig*R (Montgomery form)
 	copy(acc, x)
 	e := m.e
 	top := 31
@@ -124,9 +142,9 @@ func (m *montRSA) exp(em, sig []byte) bool {
 		top--
 	}
 	for i := top - 1; i >= 0; i-- {
-		m.montMul(acc, acc, acc)
+		m.montMul(acc, acc, acc, sc)
 		if e>>uint(i)&1 == 1 {
-			m.montMul(acc, acc, x)
+			m.montMul(acc, acc, x, sc)
 		}
 	}
 	// Leave Montgomery form: multiply by 1.
@@ -134,7 +152,7 @@ func (m *montRSA) exp(em, sig []byte) bool {
 		x[i] = 0
 	}
 	x[0] = 1
-	m.montMul(acc, acc, x)
+	m.montMul(acc, acc, x, sc)
 	for i := 0; i < s; i++ {
 		o := 4*s - 4*(i+1)
 		v := acc[i]
@@ -183,4 +201,155 @@ func (m *montRSA) verifyPKCS1v15(h crypto.Hash, digest, sig []byte) bool {
 	ok = ok && string(em[k-tLen:k-len(digest)]) == string(prefix)
 	ok = ok && string(em[k-len(digest):]) == string(digest)
 	return ok
+}
+
+// rsa2048Limbs is the limb count of the common 2048-bit modulus; montMul2048 is
+// montMul specialised to it so the compiler can drop bounds checks (they cost as
+// much as the arithmetic in wasm).
+const rsa2048Limbs = 64
+
+type limbs2048 = [rsa2048Limbs]uint32
+
+func montMul2048(z, x, y, n *limbs2048, n0inv uint32, t *[rsa2048Limbs + 1]uint32) {
+	clear(t[:])
+	for i := 0; i < rsa2048Limbs; i++ {
+		yi := uint64(y[i])
+		uv := uint64(t[0]) + uint64(x[0])*yi
+		c1 := uv >> 32
+		lo := uint32(uv)
+		q := uint64(lo * n0inv)
+		c2 := (uint64(lo) + q*uint64(n[0])) >> 32
+		// Unrolled 9x (63 = 7*9): in Go's wasm output every loop back-edge goes
+		// through the function's block dispatcher, which costs more than the math.
+		for j := 1; j < rsa2048Limbs; j += 9 {
+			uv = uint64(t[j]) + uint64(x[j])*yi + c1
+			c1 = uv >> 32
+			uv = uv&0xffffffff + q*uint64(n[j]) + c2
+			c2 = uv >> 32
+			t[j-1] = uint32(uv)
+			uv = uint64(t[j+1]) + uint64(x[j+1])*yi + c1
+			c1 = uv >> 32
+			uv = uv&0xffffffff + q*uint64(n[j+1]) + c2
+			c2 = uv >> 32
+			t[j] = uint32(uv)
+			uv = uint64(t[j+2]) + uint64(x[j+2])*yi + c1
+			c1 = uv >> 32
+			uv = uv&0xffffffff + q*uint64(n[j+2]) + c2
+			c2 = uv >> 32
+			t[j+1] = uint32(uv)
+			uv = uint64(t[j+3]) + uint64(x[j+3])*yi + c1
+			c1 = uv >> 32
+			uv = uv&0xffffffff + q*uint64(n[j+3]) + c2
+			c2 = uv >> 32
+			t[j+2] = uint32(uv)
+			uv = uint64(t[j+4]) + uint64(x[j+4])*yi + c1
+			c1 = uv >> 32
+			uv = uv&0xffffffff + q*uint64(n[j+4]) + c2
+			c2 = uv >> 32
+			t[j+3] = uint32(uv)
+			uv = uint64(t[j+5]) + uint64(x[j+5])*yi + c1
+			c1 = uv >> 32
+			uv = uv&0xffffffff + q*uint64(n[j+5]) + c2
+			c2 = uv >> 32
+			t[j+4] = uint32(uv)
+			uv = uint64(t[j+6]) + uint64(x[j+6])*yi + c1
+			c1 = uv >> 32
+			uv = uv&0xffffffff + q*uint64(n[j+6]) + c2
+			c2 = uv >> 32
+			t[j+5] = uint32(uv)
+			uv = uint64(t[j+7]) + uint64(x[j+7])*yi + c1
+			c1 = uv >> 32
+			uv = uv&0xffffffff + q*uint64(n[j+7]) + c2
+			c2 = uv >> 32
+			t[j+6] = uint32(uv)
+			uv = uint64(t[j+8]) + uint64(x[j+8])*yi + c1
+			c1 = uv >> 32
+			uv = uv&0xffffffff + q*uint64(n[j+8]) + c2
+			c2 = uv >> 32
+			t[j+7] = uint32(uv)
+		}
+		uv = uint64(t[rsa2048Limbs]) + c1 + c2
+		t[rsa2048Limbs-1] = uint32(uv)
+		t[rsa2048Limbs] = uint32(uv >> 32)
+	}
+	if t[rsa2048Limbs] != 0 || !lessThan(t[:rsa2048Limbs], n[:]) {
+		var borrow uint64
+		for j := 0; j < rsa2048Limbs; j++ {
+			d := uint64(t[j]) - uint64(n[j]) - borrow
+			t[j] = uint32(d)
+			borrow = (d >> 32) & 1
+		}
+	}
+	copy(z[:], t[:rsa2048Limbs])
+}
+
+// verifyPSS checks an RSASSA-PSS signature (RFC 8017 section 9.1.2, MGF1 with the
+// same hash, salt length = hash length as RFC 7518 section 3.5 requires), with the
+// same acceptance as rsa.VerifyPSS with PSSSaltLengthEqualsHash.
+func (m *montRSA) verifyPSS(h crypto.Hash, digest, sig []byte) bool {
+	if h != crypto.SHA256 && h != crypto.SHA384 && h != crypto.SHA512 {
+		return false
+	}
+	hLen, sLen := h.Size(), h.Size()
+	k := m.size
+	if len(sig) != k || len(digest) != hLen {
+		return false
+	}
+	var emBuf [maxRSABits / 8]byte
+	em := emBuf[:k]
+	if !m.exp(em, sig) {
+		return false
+	}
+	emBits := m.bits - 1
+	emLen := (emBits + 7) / 8
+	if emLen < k {
+		if em[0] != 0 {
+			return false
+		}
+		em = em[k-emLen:]
+	}
+	if emLen < hLen+sLen+2 || em[emLen-1] != 0xbc {
+		return false
+	}
+	dbLen := emLen - hLen - 1
+	db, hh := em[:dbLen], em[dbLen:emLen-1]
+	topMask := byte(0xff >> (8*emLen - emBits))
+	if db[0]&^topMask != 0 {
+		return false
+	}
+	// DB = maskedDB xor MGF1(H, dbLen), in place.
+	var counter [4]byte
+	var block [64]byte
+	for done := 0; done < dbLen; {
+		hf := h.New()
+		hf.Write(hh)
+		hf.Write(counter[:])
+		out := hf.Sum(block[:0])
+		for i := 0; i < len(out) && done < dbLen; i++ {
+			db[done] ^= out[i]
+			done++
+		}
+		for i := 3; i >= 0; i-- {
+			counter[i]++
+			if counter[i] != 0 {
+				break
+			}
+		}
+	}
+	db[0] &= topMask
+	ps := dbLen - sLen - 1
+	for _, b := range db[:ps] {
+		if b != 0 {
+			return false
+		}
+	}
+	if db[ps] != 1 {
+		return false
+	}
+	hf := h.New()
+	var zeros [8]byte
+	hf.Write(zeros[:])
+	hf.Write(digest)
+	hf.Write(db[dbLen-sLen:])
+	return string(hf.Sum(block[:0])) == string(hh)
 }

@@ -9,7 +9,10 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -152,10 +155,10 @@ func FuzzMontRSA(f *testing.F) {
 
 // TestVerifyWithFastRSA runs the golden tokens through Verify with the fast RSA path
 // switched on (it is only on by default under wasm).
-func TestVerifyWithFastRSA(t *testing.T) {
-	old := useFastRSA
-	useFastRSA = true
-	defer func() { useFastRSA = old }()
+func TestVerifyWithFastPaths(t *testing.T) {
+	oldRSA, oldEC := useFastRSA, useFastEC
+	useFastRSA, useFastEC = true, true
+	defer func() { useFastRSA, useFastEC = oldRSA, oldEC }()
 	g, _, hset := loadGolden(t)
 	jwks, err := os.ReadFile(filepath.Join("testdata", "golden", "jwks.json"))
 	if err != nil {
@@ -168,6 +171,9 @@ func TestVerifyWithFastRSA(t *testing.T) {
 	for _, k := range set.keys {
 		if k.rsa != nil && fastRSA(k) == nil {
 			t.Fatal("fast RSA not prepared")
+		}
+		if k.ec != nil && k.curve.name == "ES256" && fastEC(k) == nil {
+			t.Fatal("fast P-256 not prepared")
 		}
 	}
 	v := verifier(t, func(o *Options) { o.MaxLifetime = 2 * time.Hour })
@@ -185,5 +191,112 @@ func TestVerifyWithFastRSA(t *testing.T) {
 	v2, _ := NewVerifier(Options{Algorithms: []string{"RS256"}})
 	if _, err := v2.Verify(rfc7515RS256, rfc, rfcNow); err != nil {
 		t.Errorf("RFC 7515 A.2 with fast RSA: %v", err)
+	}
+	v3, _ := NewVerifier(Options{Algorithms: []string{"ES256"}, Issuers: []string{"joe"}})
+	if _, err := v3.Verify(rfc7515ES256, mustJWKS(t, rfc7515ECJWKS), rfcNow); err != nil {
+		t.Errorf("RFC 7515 A.3 with fast P-256: %v", err)
+	}
+}
+
+// TestMontRSAPSSDifferential compares PSS acceptance with crypto/rsa.
+func TestMontRSAPSSDifferential(t *testing.T) {
+	k := keys(t)
+	privs := []*rsa.PrivateKey{k.rsa, k.rsa2}
+	if runtime.GOARCH != "wasm" { // key generation is slow under wasm
+		// A modulus whose bit length is 1 mod 8: EM is one byte shorter than k.
+		odd, err := rsa.GenerateKey(rand.Reader, 2049)
+		if err != nil {
+			t.Fatal(err)
+		}
+		privs = append(privs, odd)
+	}
+	for _, priv := range privs {
+		m := newMontRSA(&priv.PublicKey)
+		for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512} {
+			hh := h.New()
+			hh.Write([]byte("pss payload"))
+			d := hh.Sum(nil)
+			eq := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}
+			check := func(name string, h crypto.Hash, d, sig []byte) {
+				t.Helper()
+				want := rsa.VerifyPSS(&priv.PublicKey, h, d, sig, eq) == nil
+				if got := m.verifyPSS(h, d, sig); got != want {
+					t.Errorf("%v %s: fast=%v stdlib=%v", h, name, got, want)
+				}
+			}
+			sig, err := rsa.SignPSS(rand.Reader, priv, h, d, eq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("valid", h, d, sig)
+			for i := 0; i < len(sig); i += 23 {
+				bad := bytes.Clone(sig)
+				bad[i] ^= 0x80
+				check("flipped", h, d, bad)
+			}
+			bd := bytes.Clone(d)
+			bd[3] ^= 1
+			check("other digest", h, bd, sig)
+			for _, salt := range []int{0, 1, h.Size() - 1, h.Size() + 1, rsa.PSSSaltLengthAuto} {
+				s2, err := rsa.SignPSS(rand.Reader, priv, h, d, &rsa.PSSOptions{SaltLength: salt})
+				if err != nil {
+					t.Fatal(err)
+				}
+				check("salt length "+strconv.Itoa(salt), h, d, s2)
+			}
+			pk, _ := rsa.SignPKCS1v15(rand.Reader, priv, h, d)
+			check("PKCS#1 v1.5 signature", h, d, pk)
+		}
+	}
+}
+
+// TestVerifyConcurrent hammers one Verifier, KeySet and Cache from many goroutines
+// with the fast paths on (pooled scratch, shared tables); run it with -race.
+func TestVerifyConcurrent(t *testing.T) {
+	oldRSA, oldEC := useFastRSA, useFastEC
+	useFastRSA, useFastEC = true, true
+	defer func() { useFastRSA, useFastEC = oldRSA, oldEC }()
+	g, _, hset := loadGolden(t)
+	jwks, _ := os.ReadFile(filepath.Join("testdata", "golden", "jwks.json"))
+	set, err := ParseJWKS(jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := verifier(t, func(o *Options) { o.MaxLifetime = 2 * time.Hour })
+	cache := NewCache(8)
+	now := time.Unix(g.Now, 0)
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 30; i++ {
+				c := g.Cases[(w*7+i)%len(g.Cases)]
+				keys := set
+				if strings.Contains(c.Name, "HS") {
+					keys = hset
+				}
+				if tok, ok := cache.Get(c.Token, now); ok {
+					if c.Reason != "" || tok == nil {
+						errs <- c.Name + ": bad cache hit"
+					}
+					continue
+				}
+				tok, err := v.Verify(c.Token, keys, now)
+				if Reason(err) != c.Reason {
+					errs <- c.Name + ": " + Reason(err)
+					continue
+				}
+				if err == nil {
+					cache.Put(c.Token, tok, tok.Claims.ExpiresAt)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"errors"
+	"runtime"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -21,12 +22,32 @@ var (
 // neither rejects duplicates nor fully validates, and a duplicate "iss" or "exp" is a
 // classic parser-differential attack, so untrusted JSON passes through here first.
 func checkJSONObject(data []byte) error {
-	s := jsonScanner{data: data}
+	return scanJSONObject(data, nil)
+}
+
+// scanJSONObject is checkJSONObject that also calls member for every top-level
+// member with its decoded key and raw value, in document order; a non-nil error
+// from member stops the scan and is returned. key aliases data: copy it to keep it.
+// Validation and extraction in one pass keeps the verify path to a single walk.
+func scanJSONObject(data []byte, member func(key string, raw []byte) error) error {
+	var keyBuf [48]keyRef // typical tokens fit: no allocation for the duplicate check
+	ks := keyStack{refs: keyBuf[:0]}
+	var cb func(kStart, kEnd, vStart, vEnd int) error
+	if member != nil {
+		// The scanner reports offsets only, so escape analysis does not see data
+		// flowing into an unknown function through the scanner (which would move
+		// keyBuf to the heap).
+		cb = func(kStart, kEnd, vStart, vEnd int) error {
+			k, _ := jsonString(data[kStart:kEnd])
+			return member(k, data[vStart:vEnd])
+		}
+	}
+	s := jsonScanner{data: data, member: cb}
 	s.ws()
 	if s.pos >= len(data) || data[s.pos] != '{' {
 		return errJSONObject
 	}
-	if err := s.value(0); err != nil {
+	if err := s.value(0, &ks); err != nil {
 		return err
 	}
 	s.ws()
@@ -36,10 +57,41 @@ func checkJSONObject(data []byte) error {
 	return nil
 }
 
+// keyRef locates an object key (its raw body, without quotes) in the scanned data.
+type keyRef struct{ start, end int32 }
+
+// keyStack holds the keys of the objects being scanned, for duplicate checks. It is
+// kept outside jsonScanner and holds offsets, not strings, so escape analysis can
+// keep its buffer on the stack.
+type keyStack struct{ refs []keyRef }
+
+// push appends r. It reslices in place or copies into a new array, never append
+// through the pointer: that would make escape analysis move the stack buffer.
+func (ks *keyStack) push(r keyRef) {
+	n := len(ks.refs)
+	if n == cap(ks.refs) {
+		ks.refs = grownKeys(ks.refs)
+	}
+	ks.refs = ks.refs[:n+1]
+	ks.refs[n] = r
+}
+
+func grownKeys(old []keyRef) []keyRef {
+	refs := make([]keyRef, len(old), 2*cap(old)+16)
+	copy(refs, old)
+	return refs
+}
+
+// keyString returns the decoded key at r (aliasing data when it has no escapes).
+func (s *jsonScanner) keyString(r keyRef) string {
+	k, _ := jsonString(s.data[r.start-1 : r.end+1])
+	return k
+}
+
 type jsonScanner struct {
-	data []byte
-	pos  int
-	keys []string // keys of the objects being scanned (a stack), for duplicate checks
+	data   []byte
+	pos    int
+	member func(kStart, kEnd, vStart, vEnd int) error
 }
 
 func (s *jsonScanner) ws() {
@@ -53,15 +105,15 @@ func (s *jsonScanner) ws() {
 	}
 }
 
-func (s *jsonScanner) value(depth int) error {
+func (s *jsonScanner) value(depth int, ks *keyStack) error {
 	if s.pos >= len(s.data) {
 		return errJSONSyntax
 	}
 	switch c := s.data[s.pos]; {
 	case c == '{':
-		return s.object(depth + 1)
+		return s.object(depth+1, ks)
 	case c == '[':
-		return s.array(depth + 1)
+		return s.array(depth+1, ks)
 	case c == '"':
 		_, err := s.str(false)
 		return err
@@ -85,7 +137,7 @@ func (s *jsonScanner) lit(word string) error {
 	return nil
 }
 
-func (s *jsonScanner) object(depth int) error {
+func (s *jsonScanner) object(depth int, ks *keyStack) error {
 	if depth > maxJSONDepth {
 		return errJSONDepth
 	}
@@ -95,34 +147,36 @@ func (s *jsonScanner) object(depth int) error {
 		s.pos++
 		return nil
 	}
-	base := len(s.keys)
+	base := len(ks.refs)
 	var big map[string]struct{}
-	defer func() { s.keys = s.keys[:base] }()
+	defer func() { ks.refs = ks.refs[:base] }()
 	for {
 		s.ws()
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
 			return errJSONSyntax
 		}
+		kStart := s.pos
 		k, err := s.str(true)
 		if err != nil {
 			return err
 		}
+		kEnd := s.pos
 		if big != nil {
 			if _, dup := big[k]; dup {
 				return errJSONDup
 			}
 			big[k] = struct{}{}
 		} else {
-			for _, prev := range s.keys[base:] {
-				if prev == k {
+			for _, prev := range ks.refs[base:] {
+				if s.keyString(prev) == k {
 					return errJSONDup
 				}
 			}
-			s.keys = append(s.keys, k)
-			if len(s.keys)-base > 32 {
+			ks.push(keyRef{int32(kStart + 1), int32(kEnd - 1)})
+			if len(ks.refs)-base > 32 {
 				big = make(map[string]struct{}, 64)
-				for _, p := range s.keys[base:] {
-					big[p] = struct{}{}
+				for _, p := range ks.refs[base:] {
+					big[s.keyString(p)] = struct{}{}
 				}
 			}
 		}
@@ -132,8 +186,14 @@ func (s *jsonScanner) object(depth int) error {
 		}
 		s.pos++
 		s.ws()
-		if err := s.value(depth); err != nil {
+		start := s.pos
+		if err := s.value(depth, ks); err != nil {
 			return err
+		}
+		if depth == 1 && s.member != nil {
+			if err := s.member(kStart, kEnd, start, s.pos); err != nil {
+				return err
+			}
 		}
 		s.ws()
 		if s.pos >= len(s.data) {
@@ -151,7 +211,7 @@ func (s *jsonScanner) object(depth int) error {
 	}
 }
 
-func (s *jsonScanner) array(depth int) error {
+func (s *jsonScanner) array(depth int, ks *keyStack) error {
 	if depth > maxJSONDepth {
 		return errJSONDepth
 	}
@@ -163,7 +223,7 @@ func (s *jsonScanner) array(depth int) error {
 	}
 	for {
 		s.ws()
-		if err := s.value(depth); err != nil {
+		if err := s.value(depth, ks); err != nil {
 			return err
 		}
 		s.ws()
@@ -189,6 +249,12 @@ func (s *jsonScanner) str(decode bool) (string, error) {
 	start := s.pos
 	escaped := false
 	for s.pos < len(s.data) {
+		// Skip eight plain bytes at once (no quote, backslash, control or non-ASCII
+		// byte): loops are expensive in Go's wasm output, strings are most of a token.
+		if s.pos+8 <= len(s.data) && plain8(load64(s.data, s.pos)) {
+			s.pos += 8
+			continue
+		}
 		c := s.data[s.pos]
 		switch {
 		case c == '"':
@@ -344,4 +410,43 @@ func unescapeJSON(raw []byte) string {
 
 func hex4(b []byte) int {
 	return hexVal(b[0])<<12 | hexVal(b[1])<<8 | hexVal(b[2])<<4 | hexVal(b[3])
+}
+
+// jsonString returns the value of a raw JSON string (already validated). Without
+// escapes it aliases raw, which callers keep immutable.
+func jsonString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	for _, c := range body {
+		if c == '\\' {
+			return unescapeJSON(body), true
+		}
+	}
+	if len(body) == 0 {
+		return "", true
+	}
+	return unsafe.String(&body[0], len(body)), true
+}
+
+// load64 reads 8 bytes at i (the caller checked bounds) in native byte order; the
+// SWAR tests using it do not depend on byte order. Architectures known to allow
+// unaligned loads get one load instead of eight.
+func load64(b []byte, i int) uint64 {
+	switch runtime.GOARCH {
+	case "wasm", "amd64", "arm64", "386":
+		return *(*uint64)(unsafe.Pointer(&b[i]))
+	}
+	return uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+		uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+}
+
+// plain8 reports whether none of the 8 bytes in x is '"', '\\', < 0x20 or >= 0x80
+// (SWAR: a byte-wise "has zero byte" test on shifted copies).
+func plain8(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
+	special := hasZero(x^(lo*'"')) | hasZero(x^(lo*'\\')) | (x-lo*0x20)&^x&hi | x&hi
+	return special == 0
 }

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 	"unsafe"
-
-	"github.com/tidwall/gjson"
 )
 
 // Defaults for Options size limits.
@@ -148,7 +146,7 @@ func (v *Verifier) Verify(token string, keys *KeySet, now time.Time) (*Token, er
 	}
 	a := lookupAlg(p.header.Alg)
 	if a == nil || !v.allowed[algIndex(a)] {
-		return nil, wrap(ErrAlgorithm, "alg "+strconv.Quote(p.header.Alg)+" is not in the allow-list")
+		return nil, wrap(ErrAlgorithm, "alg "+quote(p.header.Alg)+" is not in the allow-list")
 	}
 	if err := checkHeaderType(p.header.Typ); err != nil {
 		return nil, err
@@ -230,47 +228,40 @@ func parseCompact(token string, maxHeader int) (compact, error) {
 // the token carries (jwk, jku, x5u, x5c, x5t) is ignored: keys only come from the KeySet.
 func parseHeader(data []byte) (Header, error) {
 	var h Header
-	if err := checkJSONObject(data); err != nil {
-		return h, wrap(ErrMalformed, "header: "+err.Error())
-	}
-	var err error
 	hasAlg := false
-	gjson.ParseBytes(data).ForEach(func(k, val gjson.Result) bool {
-		switch k.Str {
+	str := func(name string, raw []byte, dst *string) error {
+		v, ok := jsonString(raw)
+		if !ok {
+			return wrap(ErrMalformed, "header "+name+" is not a string")
+		}
+		*dst = v
+		return nil
+	}
+	err := scanJSONObject(data, func(k string, raw []byte) error {
+		switch k {
 		case "alg":
-			if val.Type != gjson.String {
-				err = wrap(ErrMalformed, "header alg is not a string")
-				return false
-			}
-			h.Alg, hasAlg = val.Str, true
+			hasAlg = true
+			return str("alg", raw, &h.Alg)
 		case "kid":
-			if val.Type != gjson.String {
-				err = wrap(ErrMalformed, "header kid is not a string")
-				return false
-			}
-			h.Kid = val.Str
+			return str("kid", raw, &h.Kid)
 		case "typ":
-			if val.Type != gjson.String {
-				err = wrap(ErrMalformed, "header typ is not a string")
-				return false
-			}
-			h.Typ = val.Str
+			return str("typ", raw, &h.Typ)
 		case "crit":
-			err = wrap(ErrCrit, "header crit "+val.Raw+" names extensions this verifier does not support")
-			return false
+			return wrap(ErrCrit, "header crit names extensions this verifier does not support")
 		case "b64":
-			if val.Type != gjson.True {
-				err = wrap(ErrCrit, "header b64 must be absent or true (RFC 7797 unencoded payloads are refused)")
-				return false
+			if string(raw) != "true" {
+				return wrap(ErrCrit, "header b64 must be absent or true (RFC 7797 unencoded payloads are refused)")
 			}
 		case "zip":
-			err = wrap(ErrMalformed, "header zip is not allowed in a JWS")
-			return false
+			return wrap(ErrMalformed, "header zip is not allowed in a JWS")
 		}
-		return true
+		return nil
 	})
 	if err != nil {
-		return h, err
+		if _, ok := err.(*detailError); ok {
+			return h, err
+		}
+		return h, wrap(ErrMalformed, "header: "+err.Error())
 	}
 	if !hasAlg {
 		return h, wrap(ErrMalformed, "header has no alg")
@@ -291,7 +282,7 @@ func checkHeaderType(typ string) error {
 	if strings.EqualFold(t, "JWT") || strings.EqualFold(t, "at+jwt") {
 		return nil
 	}
-	return wrap(ErrTokenType, "header typ "+strconv.Quote(typ)+" is not JWT or at+jwt")
+	return wrap(ErrTokenType, "header typ "+quote(typ)+" is not JWT or at+jwt")
 }
 
 // verifyWithKeys picks candidate keys and checks the signature. Keys whose kid equals
@@ -305,10 +296,7 @@ func verifyWithKeys(keys *KeySet, a *algInfo, p *compact) error {
 		return err
 	}
 	var digest [64]byte
-	var d []byte
-	if a.fam != famEd && a.fam != famHMAC {
-		d = hashInput(a.hash, p.input, digest[:0])
-	}
+	var d []byte // hashed lazily: tokens with an unknown kid cost no hashing
 	tokKid := p.header.Kid
 	tried, kidSeen := 0, false
 	var misfit *key
@@ -337,6 +325,9 @@ search:
 				return wrap(ErrAlgorithm, a.name+" needs a shared secret of at least "+strconv.Itoa(a.size)+" bytes")
 			}
 			tried++
+			if d == nil && a.fam != famEd && a.fam != famHMAC {
+				d = hashInput(a.hash, p.input, digest[:0])
+			}
 			if verifySig(k, a, p.input, d, p.sig) {
 				return nil
 			}
@@ -349,11 +340,11 @@ search:
 		if misfit != nil && (kidSeen || tokKid == "") {
 			return wrap(ErrAlgorithm, "alg "+a.name+" does not fit the key's type or algorithm")
 		}
-		return wrap(ErrUnknownKey, "no key with kid "+strconv.Quote(p.header.Kid))
+		return wrap(ErrUnknownKey, "no key with kid "+quote(p.header.Kid))
 	}
 	if tokKid != "" && !kidSeen {
 		// Only kid-less fallback keys were tried: the kid is unknown, a JWKS refetch may help.
-		return wrap(ErrUnknownKey, "no key with kid "+strconv.Quote(p.header.Kid))
+		return wrap(ErrUnknownKey, "no key with kid "+quote(p.header.Kid))
 	}
 	return wrap(ErrSignature, a.name+" signature does not verify")
 }
@@ -413,6 +404,9 @@ func verifySig(k *key, a *algInfo, input string, digest, sig []byte) bool {
 	case famPSS:
 		if len(sig) != k.rsa.Size() {
 			return false
+		}
+		if f := fastRSA(k); f != nil {
+			return f.verifyPSS(a.hash, digest, sig)
 		}
 		return rsa.VerifyPSS(k.rsa, a.hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
 	case famEC:

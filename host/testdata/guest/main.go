@@ -237,19 +237,19 @@ func u(x uint32) string { return strconv.FormatUint(uint64(x), 10) }
 // ---- state ----
 
 type ctxState struct {
-	events  []string
-	test    string
+	events    []string
+	test      string
 	calloutID uint32
 }
 
 var (
-	rootID     uint32
-	contexts   = map[uint32]*ctxState{}
-	callouts   = map[uint32]uint32{} // call id -> stream context
-	metricIDs  = map[string]uint32{}
-	config     string
-	vmConfig   string
-	queueID    uint32
+	rootID    uint32
+	contexts  = map[uint32]*ctxState{}
+	callouts  = map[uint32]uint32{} // call id -> stream context
+	metricIDs = map[string]uint32{}
+	config    string
+	vmConfig  string
+	queueID   uint32
 )
 
 func metric(name string) uint32 { return metricIDs[name] }
@@ -579,7 +579,7 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 		b.WriteString("dequeue-bad=" + u(proxyDequeueSharedQueue(777, &p, &n)) + "\n")
 		localReply(200, b.String())
 	case "resp-modify", "resp-local", "resp-pause", "resp-trap", "req-body-upper", "req-body-stream",
-		"resp-body-upper", "resp-body-held", "resp-body-local", "req-body-local":
+		"resp-body-upper", "resp-body-held", "resp-body-local", "req-body-local", "req-trailers", "resp-trailers", "req-trailers-deny":
 		return 0
 	case "req-body-gate":
 		return 1
@@ -690,6 +690,34 @@ func onResponseBody(id, size, eos uint32) uint32 {
 	return 0
 }
 
+//go:wasmexport proxy_on_request_trailers
+func onRequestTrailers(id, n uint32) uint32 {
+	c := contexts[id]
+	c.events = append(c.events, "reqtrl")
+	switch c.test {
+	case "req-trailers":
+		v, st := getHeader(1, "x-trl")
+		replaceHeader(1, "x-trl", v+"-seen-"+u(st)+"-"+u(n))
+		addHeader(1, "x-trl-added", "1")
+	case "req-trailers-deny":
+		localReply(403, "trailer denied")
+		return 1
+	}
+	return 0
+}
+
+//go:wasmexport proxy_on_response_trailers
+func onResponseTrailers(id, n uint32) uint32 {
+	c := contexts[id]
+	c.events = append(c.events, "resptrl")
+	if c.test == "resp-trailers" {
+		v, _ := getHeader(3, "x-backend-trl")
+		addHeader(3, "x-resp-trl", "saw-"+v)
+		removeHeader(3, "x-backend-trl")
+	}
+	return 0
+}
+
 //go:wasmexport proxy_on_http_call_response
 func onHTTPCallResponse(root, cid, nh, bodySize, nt uint32) {
 	id, ok := callouts[cid]
@@ -786,3 +814,38 @@ func init() {
 var tickHooks func()
 
 func main() {}
+
+// ---- benchmarks (host-call costs) ----
+
+//go:wasmexport bench_noop
+func benchNoop(n uint32) uint32 { return n }
+
+//go:wasmexport bench_plain
+func benchPlain(n uint32) uint32 {
+	var lvl uint32
+	for i := uint32(0); i < n; i++ {
+		proxyGetLogLevel(&lvl)
+	}
+	return lvl
+}
+
+//go:wasmexport bench_get_header
+func benchGetHeader(n uint32) uint32 {
+	var total uint32
+	for i := uint32(0); i < n; i++ {
+		v, _ := getHeader(0, "x-test")
+		total += uint32(len(v))
+	}
+	return total
+}
+
+//go:wasmexport bench_get_pairs
+func benchGetPairs(n uint32) uint32 {
+	var total uint32
+	for i := uint32(0); i < n; i++ {
+		var p, l uint32
+		proxyGetHeaderMapPairs(0, &p, &l)
+		total += uint32(len(take(p, l)))
+	}
+	return total
+}

@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"time"
+)
+
+// upstreamProxy forwards to one upstream, round-robin over its URLs. Hop-by-hop
+// headers, X-Forwarded-* and protocol upgrades are httputil.ReverseProxy's.
+type upstreamProxy struct {
+	name      string
+	targets   []*url.URL
+	next      atomic.Uint64
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
+}
+
+var _ http.Handler = (*upstreamProxy)(nil)
+
+func newUpstreamProxy(u Upstream, log *slog.Logger, m *metrics) (*upstreamProxy, error) {
+	up := &upstreamProxy{name: u.Name}
+	for _, raw := range u.URLs {
+		t, err := url.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
+		}
+		up.targets = append(up.targets, t)
+	}
+	dialer := &net.Dialer{Timeout: u.Timeouts.Connect.D(), KeepAlive: 30 * time.Second}
+	up.transport = &http.Transport{
+		Proxy:                 nil, // never route upstream traffic through $HTTP_PROXY
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       u.Timeouts.Idle.D(),
+		TLSHandshakeTimeout:   u.Timeouts.Connect.D(),
+		ResponseHeaderTimeout: u.Timeouts.ResponseHeader.D(),
+		ExpectContinueTimeout: time.Second,
+	}
+	preserveHost := u.PreserveHost
+	up.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(up.pick())
+			pr.SetXForwarded()
+			if preserveHost {
+				pr.Out.Host = pr.In.Host
+			}
+		},
+		Transport:     up.transport,
+		FlushInterval: -1, // stream: flush every write (SSE, long polls)
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+				// The client went away; nobody is left to answer.
+				m.upstreamErrors.WithLabelValues(up.name, "client_canceled").Inc()
+				w.WriteHeader(499)
+				return
+			}
+			status, kind := http.StatusBadGateway, "connect"
+			var ne net.Error
+			if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+				status, kind = http.StatusGatewayTimeout, "timeout"
+			}
+			m.upstreamErrors.WithLabelValues(up.name, kind).Inc()
+			log.Warn("gateway: upstream error", "request_id", requestIDFrom(r.Context()),
+				"upstream", up.name, "kind", kind, "err", err)
+			writeError(w, r, status, "upstream_"+kind)
+		},
+	}
+	return up, nil
+}
+
+func (up *upstreamProxy) pick() *url.URL {
+	if len(up.targets) == 1 {
+		return up.targets[0]
+	}
+	return up.targets[(up.next.Add(1)-1)%uint64(len(up.targets))]
+}
+
+func (up *upstreamProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { up.proxy.ServeHTTP(w, r) }

@@ -1,0 +1,442 @@
+package jwt
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"math/big"
+	"sync"
+)
+
+// ES256 verification on P-256 with 32-bit limbs and precomputed tables, for wasm.
+// Go's crypto/ecdsa uses 64-bit limbs (bits.Mul64, emulated in wasm); here field
+// and scalar arithmetic are Montgomery multiplications on 8 x 32-bit limbs (mont8)
+// and u1*G + u2*Q is computed from per-point comb tables: 64 windows of 4 bits,
+// each with the 15 non-zero multiples j*16^i*P in affine form, so a scalar
+// multiplication is at most 64 mixed additions and no doublings. G's table is built
+// once; Q's when the key is parsed. Formulas: the Explicit-Formulas Database
+// (dbl-2001-b for a=-3, add-2007-bl, madd-2007-bl). The result must equal
+// crypto/ecdsa's; differential tests and fuzzing compare them.
+
+type fe = [8]uint32
+
+// Curve constants, little-endian 32-bit limbs.
+var (
+	p256P  = fe{0xffffffff, 0xffffffff, 0xffffffff, 0, 0, 0, 1, 0xffffffff}
+	p256N  = fe{0xfc632551, 0xf3b9cac2, 0xa7179e84, 0xbce6faad, 0xffffffff, 0xffffffff, 0, 0xffffffff}
+	p256P0 = uint32(1) // -p^-1 mod 2^32 (p = -1 mod 2^32)
+	p256N0 = negInv32(p256N[0])
+
+	p256RRp fe // 2^512 mod p
+	p256RRn fe // 2^512 mod n
+	p256One fe // 1 in Montgomery form mod p (2^256 mod p)
+	p256B   fe // curve b, Montgomery form
+
+	p256NBig = elliptic.P256().Params().N
+)
+
+func feFromBigBytes(b []byte) fe {
+	var z fe
+	feFromBytes(&z, b)
+	return z
+}
+
+func negInv32(x uint32) uint32 {
+	inv := x
+	for i := 0; i < 5; i++ {
+		inv *= 2 - x*inv
+	}
+	return -inv
+}
+
+func init() {
+	params := elliptic.P256().Params()
+	rr := func(m []byte) fe {
+		// 2^512 mod m via math/big-free doubling: start from 1 and double 512 times.
+		var mod fe
+		feFromBytes(&mod, m)
+		var r fe
+		r[0] = 1
+		for i := 0; i < 512; i++ {
+			r = addMod(&r, &r, &mod)
+		}
+		return r
+	}
+	p256RRp = rr(params.P.FillBytes(make([]byte, 32)))
+	p256RRn = rr(params.N.FillBytes(make([]byte, 32)))
+	var one fe
+	one[0] = 1
+	mont8(&p256One, &one, &p256RRp, &p256P, p256P0)
+	var b fe
+	feFromBytes(&b, params.B.FillBytes(make([]byte, 32)))
+	mont8(&p256B, &b, &p256RRp, &p256P, p256P0)
+}
+
+// feFromBytes reads 32 big-endian bytes.
+func feFromBytes(z *fe, b []byte) {
+	for i := 0; i < 8; i++ {
+		o := 28 - 4*i
+		z[i] = uint32(b[o])<<24 | uint32(b[o+1])<<16 | uint32(b[o+2])<<8 | uint32(b[o+3])
+	}
+}
+
+func feLess(x, y *fe) bool {
+	for i := 7; i >= 0; i-- {
+		if x[i] != y[i] {
+			return x[i] < y[i]
+		}
+	}
+	return false
+}
+
+func feIsZero(x *fe) bool {
+	return x[0]|x[1]|x[2]|x[3]|x[4]|x[5]|x[6]|x[7] == 0
+}
+
+// addMod returns x+y mod m for x, y < m. Unrolled into locals (see mont8).
+func addMod(x, y, m *fe) fe {
+	var c uint64
+	s0 := uint64(x[0]) + uint64(y[0])
+	s1 := uint64(x[1]) + uint64(y[1]) + s0>>32
+	s2 := uint64(x[2]) + uint64(y[2]) + s1>>32
+	s3 := uint64(x[3]) + uint64(y[3]) + s2>>32
+	s4 := uint64(x[4]) + uint64(y[4]) + s3>>32
+	s5 := uint64(x[5]) + uint64(y[5]) + s4>>32
+	s6 := uint64(x[6]) + uint64(y[6]) + s5>>32
+	s7 := uint64(x[7]) + uint64(y[7]) + s6>>32
+	c = s7 >> 32
+	z := fe{uint32(s0), uint32(s1), uint32(s2), uint32(s3), uint32(s4), uint32(s5), uint32(s6), uint32(s7)}
+	if c != 0 || !feLess(&z, m) {
+		z = subNoMod(&z, m)
+	}
+	return z
+}
+
+// subNoMod returns x-y mod 2^256.
+func subNoMod(x, y *fe) fe {
+	d0 := uint64(x[0]) - uint64(y[0])
+	d1 := uint64(x[1]) - uint64(y[1]) - d0>>63
+	d2 := uint64(x[2]) - uint64(y[2]) - d1>>63
+	d3 := uint64(x[3]) - uint64(y[3]) - d2>>63
+	d4 := uint64(x[4]) - uint64(y[4]) - d3>>63
+	d5 := uint64(x[5]) - uint64(y[5]) - d4>>63
+	d6 := uint64(x[6]) - uint64(y[6]) - d5>>63
+	d7 := uint64(x[7]) - uint64(y[7]) - d6>>63
+	return fe{uint32(d0), uint32(d1), uint32(d2), uint32(d3), uint32(d4), uint32(d5), uint32(d6), uint32(d7)}
+}
+
+// subMod returns x-y mod m for x, y < m.
+func subMod(x, y, m *fe) fe {
+	z := subNoMod(x, y)
+	if feLess(x, y) {
+		s0 := uint64(z[0]) + uint64(m[0])
+		s1 := uint64(z[1]) + uint64(m[1]) + s0>>32
+		s2 := uint64(z[2]) + uint64(m[2]) + s1>>32
+		s3 := uint64(z[3]) + uint64(m[3]) + s2>>32
+		s4 := uint64(z[4]) + uint64(m[4]) + s3>>32
+		s5 := uint64(z[5]) + uint64(m[5]) + s4>>32
+		s6 := uint64(z[6]) + uint64(m[6]) + s5>>32
+		s7 := uint64(z[7]) + uint64(m[7]) + s6>>32
+		z = fe{uint32(s0), uint32(s1), uint32(s2), uint32(s3), uint32(s4), uint32(s5), uint32(s6), uint32(s7)}
+	}
+	return z
+}
+
+func fmul(x, y *fe) fe {
+	var z fe
+	mont8(&z, x, y, &p256P, p256P0)
+	return z
+}
+
+func fadd(x, y *fe) fe { return addMod(x, y, &p256P) }
+func fsub(x, y *fe) fe { return subMod(x, y, &p256P) }
+
+// finv returns x^(p-2) (Montgomery form in and out); x must be non-zero.
+func finv(x *fe) fe { return powMont(x, &p256P, p256P0, &p256One) }
+
+// powMont returns x^(m-2) mod m in Montgomery form; one is 1 in Montgomery form.
+func powMont(x, m *fe, m0 uint32, one *fe) fe {
+	e := *m
+	e[0] -= 2 // m is odd and > 2: no borrow
+	acc := *one
+	for i := 255; i >= 0; i-- {
+		mont8(&acc, &acc, &acc, m, m0)
+		if e[i/32]>>(uint(i)%32)&1 == 1 {
+			mont8(&acc, &acc, x, m, m0)
+		}
+	}
+	return acc
+}
+
+// jacPoint is a point in Jacobian coordinates (Montgomery form); Z = 0 is infinity.
+type jacPoint struct{ x, y, z fe }
+
+// affPoint is an affine point (Montgomery form), never infinity.
+type affPoint struct{ x, y fe }
+
+func (p *jacPoint) isInf() bool { return feIsZero(&p.z) }
+
+// double sets p = 2p (dbl-2001-b, a = -3).
+func (p *jacPoint) double() {
+	if p.isInf() {
+		return
+	}
+	delta := fmul(&p.z, &p.z)
+	gamma := fmul(&p.y, &p.y)
+	beta := fmul(&p.x, &gamma)
+	t1 := fsub(&p.x, &delta)
+	t2 := fadd(&p.x, &delta)
+	alpha := fmul(&t1, &t2)
+	alpha3 := fadd(&alpha, &alpha)
+	alpha = fadd(&alpha3, &alpha)
+	beta2 := fadd(&beta, &beta)
+	beta4 := fadd(&beta2, &beta2)
+	beta8 := fadd(&beta4, &beta4)
+	x3 := fmul(&alpha, &alpha)
+	x3 = fsub(&x3, &beta8)
+	yz := fadd(&p.y, &p.z)
+	z3 := fmul(&yz, &yz)
+	z3 = fsub(&z3, &gamma)
+	z3 = fsub(&z3, &delta)
+	g2 := fmul(&gamma, &gamma)
+	g2 = fadd(&g2, &g2)
+	g4 := fadd(&g2, &g2)
+	g8 := fadd(&g4, &g4)
+	t3 := fsub(&beta4, &x3)
+	y3 := fmul(&alpha, &t3)
+	y3 = fsub(&y3, &g8)
+	p.x, p.y, p.z = x3, y3, z3
+}
+
+// add sets p = p + q (add-2007-bl), handling infinity and p == q.
+func (p *jacPoint) add(q *jacPoint) {
+	if q.isInf() {
+		return
+	}
+	if p.isInf() {
+		*p = *q
+		return
+	}
+	z1z1 := fmul(&p.z, &p.z)
+	z2z2 := fmul(&q.z, &q.z)
+	u1 := fmul(&p.x, &z2z2)
+	u2 := fmul(&q.x, &z1z1)
+	s1 := fmul(&p.y, &q.z)
+	s1 = fmul(&s1, &z2z2)
+	s2 := fmul(&q.y, &p.z)
+	s2 = fmul(&s2, &z1z1)
+	h := fsub(&u2, &u1)
+	r := fsub(&s2, &s1)
+	if feIsZero(&h) {
+		if feIsZero(&r) {
+			p.double()
+		} else {
+			*p = jacPoint{}
+		}
+		return
+	}
+	r = fadd(&r, &r)
+	h2 := fadd(&h, &h)
+	i := fmul(&h2, &h2)
+	j := fmul(&h, &i)
+	v := fmul(&u1, &i)
+	x3 := fmul(&r, &r)
+	x3 = fsub(&x3, &j)
+	x3 = fsub(&x3, &v)
+	x3 = fsub(&x3, &v)
+	t := fsub(&v, &x3)
+	y3 := fmul(&r, &t)
+	sj := fmul(&s1, &j)
+	sj = fadd(&sj, &sj)
+	y3 = fsub(&y3, &sj)
+	zz := fadd(&p.z, &q.z)
+	z3 := fmul(&zz, &zz)
+	z3 = fsub(&z3, &z1z1)
+	z3 = fsub(&z3, &z2z2)
+	z3 = fmul(&z3, &h)
+	p.x, p.y, p.z = x3, y3, z3
+}
+
+// addAffine sets p = p + q (madd-2007-bl), handling infinity and p == q.
+func (p *jacPoint) addAffine(q *affPoint) {
+	if p.isInf() {
+		p.x, p.y, p.z = q.x, q.y, p256One
+		return
+	}
+	z1z1 := fmul(&p.z, &p.z)
+	u2 := fmul(&q.x, &z1z1)
+	s2 := fmul(&q.y, &p.z)
+	s2 = fmul(&s2, &z1z1)
+	h := fsub(&u2, &p.x)
+	r := fsub(&s2, &p.y)
+	if feIsZero(&h) {
+		if feIsZero(&r) {
+			p.double()
+		} else {
+			*p = jacPoint{}
+		}
+		return
+	}
+	r = fadd(&r, &r)
+	hh := fmul(&h, &h)
+	i := fadd(&hh, &hh)
+	i = fadd(&i, &i)
+	j := fmul(&h, &i)
+	v := fmul(&p.x, &i)
+	x3 := fmul(&r, &r)
+	x3 = fsub(&x3, &j)
+	x3 = fsub(&x3, &v)
+	x3 = fsub(&x3, &v)
+	t := fsub(&v, &x3)
+	y3 := fmul(&r, &t)
+	yj := fmul(&p.y, &j)
+	yj = fadd(&yj, &yj)
+	y3 = fsub(&y3, &yj)
+	zh := fadd(&p.z, &h)
+	z3 := fmul(&zh, &zh)
+	z3 = fsub(&z3, &z1z1)
+	z3 = fsub(&z3, &hh)
+	p.x, p.y, p.z = x3, y3, z3
+}
+
+// p256Table holds j*16^i*P for i in 0..63, j in 1..15, affine.
+type p256Table [64][15]affPoint
+
+// newP256Table builds the comb table of the affine point (x, y) (Montgomery form).
+func newP256Table(x, y *fe) *p256Table {
+	var jac [64][15]jacPoint
+	base := jacPoint{*x, *y, p256One}
+	for i := 0; i < 64; i++ {
+		jac[i][0] = base
+		for j := 1; j < 15; j++ {
+			jac[i][j] = jac[i][j-1]
+			jac[i][j].add(&base)
+		}
+		for k := 0; k < 4; k++ {
+			base.double()
+		}
+	}
+	// Batch normalisation (Montgomery's trick): one inversion for all 960 points.
+	// No entry is infinity: j*16^i < n for all i, j, and the group has prime order n.
+	var prefix [64 * 15]fe
+	acc := p256One
+	for k := 0; k < 64*15; k++ {
+		prefix[k] = acc
+		acc = fmul(&acc, &jac[k/15][k%15].z)
+	}
+	inv := finv(&acc)
+	t := new(p256Table)
+	for k := 64*15 - 1; k >= 0; k-- {
+		pt := &jac[k/15][k%15]
+		zinv := fmul(&inv, &prefix[k])
+		inv = fmul(&inv, &pt.z)
+		z2 := fmul(&zinv, &zinv)
+		z3 := fmul(&z2, &zinv)
+		t[k/15][k%15] = affPoint{fmul(&pt.x, &z2), fmul(&pt.y, &z3)}
+	}
+	return t
+}
+
+// addScalarMult adds k*P to acc using P's table; k is little-endian limbs (< 2^256).
+func (t *p256Table) addScalarMult(acc *jacPoint, k *fe) {
+	for i := 0; i < 64; i++ {
+		d := k[i/8] >> (4 * (uint(i) % 8)) & 15
+		if d != 0 {
+			acc.addAffine(&t[i][d-1])
+		}
+	}
+}
+
+var (
+	p256GOnce  sync.Once
+	p256GTable *p256Table
+)
+
+func p256G() *p256Table {
+	p256GOnce.Do(func() {
+		params := elliptic.P256().Params()
+		var gx, gy fe
+		feFromBytes(&gx, params.Gx.FillBytes(make([]byte, 32)))
+		feFromBytes(&gy, params.Gy.FillBytes(make([]byte, 32)))
+		mont8(&gx, &gx, &p256RRp, &p256P, p256P0)
+		mont8(&gy, &gy, &p256RRp, &p256P, p256P0)
+		p256GTable = newP256Table(&gx, &gy)
+	})
+	return p256GTable
+}
+
+// p256Verifier verifies ES256 signatures for one public key.
+type p256Verifier struct{ q *p256Table }
+
+// newP256Verifier precomputes the table of a validated P-256 public key.
+func newP256Verifier(pub *ecdsa.PublicKey) *p256Verifier {
+	if pub.Curve != elliptic.P256() {
+		return nil
+	}
+	pt, err := pub.Bytes() // 0x04 || X || Y, validated on parse
+	if err != nil || len(pt) != 65 {
+		return nil
+	}
+	var x, y fe
+	feFromBytes(&x, pt[1:33])
+	feFromBytes(&y, pt[33:])
+	mont8(&x, &x, &p256RRp, &p256P, p256P0)
+	mont8(&y, &y, &p256RRp, &p256P, p256P0)
+	p256G()
+	return &p256Verifier{q: newP256Table(&x, &y)}
+}
+
+// verify checks sig = R||S (64 bytes) over a SHA-256 digest (FIPS 186-5 6.4.2).
+func (v *p256Verifier) verify(digest, sig []byte) bool {
+	if len(sig) != 64 || len(digest) != 32 {
+		return false
+	}
+	var r, s, e fe
+	feFromBytes(&r, sig[:32])
+	feFromBytes(&s, sig[32:])
+	if feIsZero(&r) || feIsZero(&s) || !feLess(&r, &p256N) || !feLess(&s, &p256N) {
+		return false
+	}
+	feFromBytes(&e, digest)
+	if !feLess(&e, &p256N) { // e < 2^256 < 2n
+		e = subMod(&e, &p256N, &p256N)
+	}
+	// w = s^-1 mod n. math/big's GCD-based inverse beats a Fermat power chain of
+	// ~384 Montgomery multiplications by about 5x in wasm; s is public.
+	sb := new(big.Int).SetBytes(sig[32:])
+	wb := sb.ModInverse(sb, p256NBig)
+	if wb == nil {
+		return false
+	}
+	var wbuf [32]byte
+	w := feFromBigBytes(wb.FillBytes(wbuf[:]))
+	mont8(&w, &w, &p256RRn, &p256N, p256N0) // w*R
+	// u1 = e*w, u2 = r*w: mont8(e, w*R) = e*w (plain form).
+	var u1, u2 fe
+	mont8(&u1, &e, &w, &p256N, p256N0)
+	mont8(&u2, &r, &w, &p256N, p256N0)
+	var acc jacPoint
+	p256G().addScalarMult(&acc, &u1)
+	v.q.addScalarMult(&acc, &u2)
+	if acc.isInf() {
+		return false
+	}
+	// Accept iff x(acc) mod n == r, i.e. X == r'*Z^2 for r' in {r, r+n} (r' < p),
+	// which avoids an inversion.
+	z2 := fmul(&acc.z, &acc.z)
+	check := func(c *fe) bool {
+		var cm fe
+		mont8(&cm, c, &p256RRp, &p256P, p256P0)
+		cz := fmul(&cm, &z2)
+		return cz == acc.x
+	}
+	if check(&r) {
+		return true
+	}
+	// r + n < p only when r < p - n.
+	pn := subMod(&p256P, &p256N, &p256P)
+	if feLess(&r, &pn) {
+		rn := addMod(&r, &p256N, &p256P)
+		return check(&rn)
+	}
+	return false
+}
