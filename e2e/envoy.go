@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -15,14 +16,17 @@ import (
 // EnvoyConfig says how to turn the repo's envoy.yaml into a test variant: only ports, the wasm
 // path and the plugin configuration change, so the documented example is what the tests run.
 type EnvoyConfig struct {
-	Base          []byte // envoy.yaml
-	AdminPort     int
-	ListenerPort  int
-	KeycloakAddr  string // host:port the "keycloak" cluster points at (the Switch in tests)
-	BackendPort   int
-	WasmPath      string // absolute path of the filter
-	PluginConfig  []byte // JSON; nil keeps the one in Base
-	FailurePolicy string // "" keeps Base's
+	Base         []byte // envoy.yaml
+	AdminPort    int
+	ListenerPort int
+	KeycloakAddr string // host:port the "keycloak" cluster points at (the Switch in tests)
+	BackendPort  int
+	WasmPath     string // absolute path of the filter
+	PluginConfig []byte // JSON; nil keeps the one in Base
+	// PluginConfigReplace, with PluginConfig nil, edits Base's plugin configuration text:
+	// old, new pairs (for example Keycloak's address in the example's issuer).
+	PluginConfigReplace []string
+	FailurePolicy       string // "" keeps Base's
 }
 
 // RenderEnvoyConfig patches Base and returns the YAML. It fails when envoy.yaml no longer has
@@ -88,6 +92,15 @@ func RenderEnvoyConfig(c EnvoyConfig) ([]byte, error) {
 				}
 				if c.PluginConfig != nil {
 					if err := set(hf, append(cfg, "configuration", "value"), string(c.PluginConfig)); err != nil {
+						return nil, err
+					}
+				} else if len(c.PluginConfigReplace) > 0 {
+					v, _ := get(hf, append(cfg, "configuration", "value")...).(string)
+					if v == "" || len(c.PluginConfigReplace)%2 != 0 {
+						return nil, fmt.Errorf("envoy.yaml: no plugin configuration value to edit, or odd replacement list")
+					}
+					v = strings.NewReplacer(c.PluginConfigReplace...).Replace(v)
+					if err := set(hf, append(cfg, "configuration", "value"), v); err != nil {
 						return nil, err
 					}
 				}

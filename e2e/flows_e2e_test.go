@@ -272,7 +272,7 @@ func TestFirstRequestsPaused(t *testing.T) {
 func sendNoFatal(g Gate, path, token string) Result {
 	req, _ := http.NewRequest("GET", g.URL()+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
 	if err != nil {
 		return Result{Body: []byte(err.Error())}
 	}

@@ -246,6 +246,11 @@ func (r Result) String() string {
 	return s
 }
 
+// freshConns opens a new connection per request: Envoy binds a connection to one worker (one
+// Wasm VM), so reused connections would hide what differs between VMs; real clients come in on
+// many connections.
+var freshConns = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
 // send sends one request through a gate. token "" sends no Authorization header.
 func send(t *testing.T, g Gate, method, path, token string, hdr map[string]string) Result {
 	t.Helper()
@@ -259,8 +264,7 @@ func send(t *testing.T, g Gate, method, path, token string, hdr map[string]strin
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	c := &http.Client{Timeout: 20 * time.Second}
-	resp, err := c.Do(req)
+	resp, err := freshConns.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s %s: %v", g.Name(), method, path, err)
 	}

@@ -181,3 +181,16 @@ func TestProcessStopAndReap(t *testing.T) {
 		t.Fatalf("ReapLeftovers after a clean stop = %v", got)
 	}
 }
+
+func TestRenderEnvoyConfigReplace(t *testing.T) {
+	out, err := RenderEnvoyConfig(EnvoyConfig{
+		Base: []byte(readFile(t, "../envoy.yaml")), AdminPort: 1, ListenerPort: 2, KeycloakAddr: "127.0.0.1:3",
+		BackendPort: 4, WasmPath: "/w.wasm", PluginConfigReplace: []string{"127.0.0.1:8080", "127.0.0.1:4567"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "127.0.0.1:8080") || !strings.Contains(string(out), "http://127.0.0.1:4567/realms/gatewarden") {
+		t.Errorf("replacement not applied:\n%s", out)
+	}
+}

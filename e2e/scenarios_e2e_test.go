@@ -13,9 +13,9 @@ import (
 // fixtures are real Keycloak tokens for one run of the scenario table. demo-app's access tokens
 // live 10 s, so they are fetched right before the table runs against both gates.
 type fixtures struct {
-	alice, bob, carol, service        *Tokens
-	aliceOffline                      *Tokens
-	tampered, algNone, wrongIssuerSig string
+	alice, bob, carol, service    *Tokens
+	aliceOffline                  *Tokens
+	tampered, algNone, unknownKid string
 }
 
 func getFixtures(t *testing.T) *fixtures {
@@ -49,7 +49,7 @@ func getFixtures(t *testing.T) *fixtures {
 	f.algNone = none + "." + parts[1] + "."
 	// A well-formed RS256 token whose kid Keycloak never had.
 	hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT","kid":"not-a-keycloak-kid"}`))
-	f.wrongIssuerSig = hdr + "." + parts[1] + "." + parts[2]
+	f.unknownKid = hdr + "." + parts[1] + "." + parts[2]
 	return f
 }
 
@@ -108,7 +108,7 @@ var (
 	}
 )
 
-// invalid are the reasons a token can be refused with for not being an access token of this
+// notAccess are the reasons a token can be refused with for not being an access token of this
 // API: Keycloak signs refresh/offline tokens with HS512 (refused by the RS256 allow-list before
 // their typ is read) and ID tokens carry typ ID and aud demo-app.
 var notAccess = []string{"token_type_not_accepted", "algorithm_not_allowed", "audience_not_accepted"}
@@ -122,7 +122,7 @@ var scenarios = []scenario{
 	{name: "api garbage token", path: "/api/orders", token: func(*fixtures) string { return "abc" }, status: 401, wwwErr: "invalid_token", reasons: []string{"malformed_token"}},
 	{name: "api tampered signature", path: "/api/orders", token: func(f *fixtures) string { return f.tampered }, status: 401, wwwErr: "invalid_token", reasons: []string{"invalid_signature"}},
 	{name: "api alg none", path: "/api/orders", token: func(f *fixtures) string { return f.algNone }, status: 401, wwwErr: "invalid_token", reasons: []string{"algorithm_not_allowed", "malformed_token"}},
-	{name: "api unknown kid", path: "/api/orders", token: func(f *fixtures) string { return f.wrongIssuerSig }, status: 401, wwwErr: "invalid_token", reasons: []string{"unknown_key"}},
+	{name: "api unknown kid", path: "/api/orders", token: func(f *fixtures) string { return f.unknownKid }, status: 401, wwwErr: "invalid_token", reasons: []string{"unknown_key"}},
 	{name: "api alice passes with identity headers", path: "/api/orders", token: access(alice), status: 200, upstream: userOutputs(alice, DemoAppClientID, "alice")},
 	{name: "api alice spoofed headers replaced", path: "/api/orders", token: access(alice), header: spoof, status: 200, upstream: userOutputs(alice, DemoAppClientID, "alice")},
 	{name: "api lower-case bearer scheme", path: "/api/orders", rawAuth: func(f *fixtures) string { return "bearer " + f.alice.AccessToken }, status: 200,

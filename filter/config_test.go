@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -66,4 +67,30 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatal("accepted a configuration without providers")
 		}
 	})
+}
+
+// TestDocsExample keeps the complete filter example in docs/CONFIG.md valid.
+func TestDocsExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/CONFIG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(doc)
+	i := strings.Index(s, "## Filter configuration (JSON)")
+	if i < 0 {
+		t.Fatal("docs/CONFIG.md has no filter section")
+	}
+	s = s[i:]
+	start := strings.Index(s, "```json\n")
+	end := strings.Index(s[start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("no ```json example in the filter section")
+	}
+	c, err := parseConfig([]byte(s[start+8 : start+8+end]))
+	if err != nil {
+		t.Fatalf("the documented example does not parse: %v", err)
+	}
+	if len(c.providers) != 3 || len(c.rules) != 7 || len(c.claimHeaders) != 3 {
+		t.Fatalf("example parsed to %d providers, %d rules, %d claim headers", len(c.providers), len(c.rules), len(c.claimHeaders))
+	}
 }

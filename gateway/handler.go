@@ -123,6 +123,11 @@ type statusRecorder struct {
 	bytes     int64
 }
 
+var (
+	_ http.Flusher                              = (*statusRecorder)(nil)
+	_ interface{ Unwrap() http.ResponseWriter } = (*statusRecorder)(nil)
+)
+
 // stamp puts the request id on every response, local plugin replies included.
 func (s *statusRecorder) stamp() {
 	if h := s.Header(); h.Get(RequestIDHeader) == "" {

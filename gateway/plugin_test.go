@@ -39,6 +39,9 @@ func testGuest(t *testing.T) string {
 	if _, err := os.Stat(guestSrc); err != nil {
 		t.Skipf("no test guest at %s", guestSrc)
 	}
+	if testing.Short() {
+		t.Skip("builds and loads a wasm guest; skipped with -short")
+	}
 	guestOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "gateway-guest-")
 		if err != nil {

@@ -55,9 +55,10 @@ func newUpstreamProxy(u Upstream, log *slog.Logger, m *metrics) (*upstreamProxy,
 				pr.Out.Host = pr.In.Host
 			}
 		},
-		Transport:     up.transport,
-		FlushInterval: -1, // stream: flush every write (SSE, long polls)
-		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// FlushInterval 0: httputil flushes at once anyway for responses of unknown
+		// length and text/event-stream, so streams stay live without a flush per write.
+		Transport: up.transport,
+		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 				// The client went away; nobody is left to answer.

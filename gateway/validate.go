@@ -19,6 +19,7 @@ type ValidationError struct {
 	Problems []string
 }
 
+// Error lists the problems, one per indented line.
 func (e *ValidationError) Error() string {
 	return ErrInvalidConfig.Error() + ":\n  " + strings.Join(e.Problems, "\n  ")
 }

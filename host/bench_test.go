@@ -34,6 +34,10 @@ func benchRequests(b *testing.B, h http.Handler, test string) {
 	req.Header.Set("Authorization", "Bearer aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
 	req.Header.Set("User-Agent", "bench")
 	req.Header.Set("Accept", "*/*")
+	benchRequestsWith(b, h, req)
+}
+
+func benchRequestsWith(b *testing.B, h http.Handler, req *http.Request) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

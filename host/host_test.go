@@ -273,12 +273,12 @@ func TestBodyTooLarge(t *testing.T) {
 
 func TestLoadPluginErrors(t *testing.T) {
 	ctx := context.Background()
-	rt, err := NewRuntime(ctx, RuntimeConfig{CacheDir: t.TempDir(), Logger: quietLogger()})
+	wasm := testGuest(t)
+	rt, err := NewRuntime(ctx, RuntimeConfig{CacheDir: filepath.Join(buildDir, "cache"), Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close(ctx)
-	wasm := testGuest(t)
 	tests := []struct {
 		name string
 		cfg  PluginConfig

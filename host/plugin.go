@@ -59,8 +59,11 @@ type Limits struct {
 	MaxMemoryBytes uint64
 	// MaxCallbackTime bounds one call into the guest; a VM that runs longer
 	// is stopped (the request fails closed, or open with FailOpen) and
-	// replaced. Default 2s; a negative value disables the limit, which saves
-	// about a goroutine start per guest call.
+	// replaced. It exists to stop runaway loops, so the default is a
+	// generous 10s: a Go guest's garbage collection alone was seen taking
+	// 300 ms on a loaded machine. A negative value disables the limit,
+	// which saves a goroutine start per guest call (wazero's
+	// close-on-context-done); see docs/BENCHMARKS.md.
 	MaxCallbackTime time.Duration
 	// StartTimeout bounds _initialize, proxy_on_vm_start and
 	// proxy_on_configure together (default 30s).
@@ -91,7 +94,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxMemoryBytes = 256 << 20
 	}
 	if l.MaxCallbackTime == 0 {
-		l.MaxCallbackTime = 2 * time.Second
+		l.MaxCallbackTime = 10 * time.Second
 	}
 	if l.StartTimeout <= 0 {
 		l.StartTimeout = 30 * time.Second

@@ -8,6 +8,11 @@
 // jku, x5u or x5c), are chosen by kid and kty/alg agreement, and HMAC keys exist
 // only through NewHMACKeySet. The clock and leeway are passed in. Every error wraps
 // one of the sentinels in errors.go; Reason maps it to a stable string.
+//
+// Speed inside wasm: Go's big-number code is slow there (64-bit limbs need an emulated
+// 64x64->128 multiply), so under GOARCH=wasm RSA (fast_rsa.go) and P-256 (fast_p256.go)
+// signatures are checked by 32-bit-limb code with per-key precomputation, differentially
+// tested and fuzzed against crypto/rsa and crypto/ecdsa. Numbers: docs/BENCHMARKS.md.
 package jwt
 
 //go:generate go run ./testdata/gen.go

@@ -62,8 +62,8 @@ func (k *key) fits(a *algInfo) bool {
 // KeySet is an immutable set of parsed verification keys. Keys are parsed and
 // validated once (per JWKS version), so Verify does no key parsing. Under wasm,
 // parsing also precomputes per-key data for the 32-bit verification paths: a few
-// hundred bytes per RSA key, and a 61 KiB comb table per P-256 key (about 8 ms to
-// build inside wazero, 2-4 ms natively), so parse a JWKS once per version and share it.
+// hundred bytes per RSA key, and a 61 KiB comb table per P-256 key (about 8-16 ms
+// to build inside wazero), so parse a JWKS once per version and share the KeySet.
 type KeySet struct {
 	keys    []*key
 	skipped []string // why keys were skipped, for diagnostics

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/sha512"
 	"math/big"
 	"strconv"
@@ -380,7 +379,7 @@ func hashInput(h crypto.Hash, input string, buf []byte) []byte {
 	b := bytesOf(input)
 	switch h {
 	case crypto.SHA256:
-		s := sha256.Sum256(b)
+		s := sum256(b) // crypto/sha256 natively, an unrolled version under wasm
 		return append(buf, s[:]...)
 	case crypto.SHA384:
 		s := sha512.Sum384(b)

@@ -51,6 +51,7 @@ if [[ ! -x "$home/bin/kc.sh" ]]; then
   rm -rf "$home"
   mv "$tmp/keycloak-$KEYCLOAK_VERSION" "$home"
   rm -rf "$tmp"
+  rm -f "$zip" # ~/.m2 keeps a copy; a rerun copies it again without the network
 fi
 
 echo "KEYCLOAK_HOME=$home"

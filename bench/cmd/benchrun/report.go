@@ -132,7 +132,7 @@ func renderSection(opt *options, res *results) string {
 	ratios(&b, res)
 
 	if len(res.Cold) > 0 {
-		p("\n### Cold start (median of 3)\n\n| what | ms | note |\n|---|---:|---|\n")
+		p("\n### Cold start\n\n| what | ms | note |\n|---|---:|---|\n")
 		for _, c := range res.Cold {
 			p("| %s | %.1f | %s |\n", c.What, c.MS, c.Note)
 		}

@@ -14,13 +14,13 @@ func serveConfigs(opt *options, backendURL string, cacheOff, cacheOn []byte) []c
 	mk := func(id, label string, plugin []byte) config {
 		path := filepath.Join(opt.workDir, "gateway-"+id+".yaml")
 		return config{ID: id, Label: label, Group: "go", Sets: setsFor(plugin),
-			Cmd: "build/gatewarden serve --config build/bench/gateway-" + id + ".yaml",
+			Cmd: "build/gatewarden serve -log-level warn -config build/bench/gateway-" + id + ".yaml",
 			start: func() (*proc, string, error) {
 				port, admin := freePort(), freePort()
 				if err := os.WriteFile(path, gatewayYAML(opt, port, admin, backendURL, plugin), 0o644); err != nil {
 					return nil, "", err
 				}
-				p, err := startProc(id, filepath.Join(opt.workDir, id+".log"), nil, opt.gwBin, "serve", "--config", path)
+				p, err := startProc(id, filepath.Join(opt.workDir, id+".log"), nil, opt.gwBin, "serve", "-log-level", "warn", "-config", path)
 				if err != nil {
 					return nil, "", err
 				}
