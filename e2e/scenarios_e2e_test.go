@@ -276,22 +276,26 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
-// waitKeys waits until every gate has its first JWKS (a valid token passes), so the first
-// table rows do not measure the initial fetch. Requests during that fetch are paused by the
-// filter; TestFirstRequestsPaused covers that path.
+// waitKeys waits until every gate has the realm's current JWKS on all its VMs: a valid token
+// of the current key passes several times in a row on fresh connections (Envoy spreads
+// connections over its workers, our gateway spreads requests over its VMs). Requests during
+// the first fetch are paused by the filter; TestFirstRequestsPaused covers that path.
 func waitKeys(t *testing.T, gs []Gate) {
 	t.Helper()
 	ctx := ctxT(t, time.Minute)
 	for _, g := range gs {
-		for {
+		ok := 0
+		for ok < 6 {
 			tok, err := oidc(t).ClientCredentials(ctx, ServiceClientID, ServiceClientSecret)
 			if err != nil {
 				t.Fatal(err)
 			}
 			r := send(t, g, "GET", "/api/warmup", tok.AccessToken, nil)
 			if r.Status == 200 {
-				break
+				ok++
+				continue
 			}
+			ok = 0
 			select {
 			case <-ctx.Done():
 				t.Fatalf("%s never accepted a valid token: last %s; log %s:\n%s", g.Name(), r, g.LogPath(), TailFile(g.LogPath(), 30))

@@ -202,7 +202,7 @@ func (c *config) parseOutputs(root gjson.Result) error {
 		}
 		header, err := headerName(e, "header", "", false, true)
 		if err != nil {
-			return fmt.Errorf("%w: %sheader: %v", errConfig, at, errors.Unwrap(err))
+			return within(at, err)
 		}
 		sep, err := optString(e, "separator", ",")
 		if err != nil {
@@ -267,7 +267,7 @@ func parseSources(v gjson.Result) ([]tokenSource, error) {
 		set := 0
 		if e.Get("header").Exists() {
 			if s.header, err = headerName(e, "header", "", false, false); err != nil {
-				return nil, fmt.Errorf("%w: %s%v", errConfig, at, errors.Unwrap(err))
+				return nil, within(at, err)
 			}
 			if s.prefix, err = optString(e, "prefix", ""); err != nil {
 				return nil, err
@@ -468,6 +468,11 @@ func httpURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
+// within prefixes a configuration error about a field with where that field sits.
+func within(at string, err error) error {
+	return fmt.Errorf("%w: %s%s", errConfig, at, strings.TrimPrefix(err.Error(), errConfig.Error()+": "))
+}
+
 // checkKeys rejects unknown fields, so a typo never silently weakens the policy.
 func checkKeys(obj gjson.Result, at string, allowed ...string) error {
 	if !obj.IsObject() {
@@ -574,12 +579,15 @@ func headerName(obj gjson.Result, key, def string, optional, output bool) (strin
 	if h == "" && optional {
 		return "", nil
 	}
-	if !headerNameRE.MatchString(h) || (output && (h == "authorization" || h == "host" || h == "cookie")) {
-		example := def
-		if example == "" {
-			example = "x-user-email"
-		}
+	example := def
+	if example == "" {
+		example = "x-user-email"
+	}
+	if !headerNameRE.MatchString(h) {
 		return "", fmt.Errorf("%w: %s %q is not a usable header name; use letters, digits and '-', e.g. %q", errConfig, key, h, example)
+	}
+	if output && (h == "authorization" || h == "host" || h == "cookie" || h == "proxy-authorization") {
+		return "", fmt.Errorf("%w: %s %q is reserved: the filter never writes credential or routing headers; pick another name, e.g. %q", errConfig, key, h, example)
 	}
 	return h, nil
 }

@@ -360,3 +360,27 @@ func TestRefetchOnAnotherVMIsAwaited(t *testing.T) {
 		t.Fatalf("rotated key: a=%+v b=%+v", sa.Local, sb.Local)
 	}
 }
+
+// A key rotation fetched by one VM reaches the others at once, even inside the cool-down the
+// fetch started (found by the e2e rotation test: VM b kept answering unknown_key).
+func TestRotationFetchedElsewhereIsAdopted(t *testing.T) {
+	k := testKeys()
+	store := abitest.NewSharedStore()
+	a := startRemote(t, store)
+	b := startRemote(t, store)
+	serveKeys(t, a, k.rsa)
+	b.Tick()
+	rotated := jwt.SigningKey{Alg: "RS256", KeyID: "rsa-2", Key: k.other.Key}
+	a.Clock = a.Clock.Add(31 * time.Second)
+	b.Clock = a.Clock
+	sa := a.Request("GET", "/", bearer(sign(t, rotated, claims(a.Clock, nil))))
+	serveKeys(t, a, k.rsa, rotated)
+	if !sa.Forwarded {
+		t.Fatalf("VM a: %+v", sa.Local)
+	}
+	// VM b has not ticked since; the cool-down of a's refetch is running.
+	sb := b.Request("GET", "/", bearer(sign(t, rotated, claims(b.Clock, nil))))
+	if !sb.Forwarded {
+		t.Fatalf("VM b refused a key VM a already fetched: %+v", sb.Local)
+	}
+}

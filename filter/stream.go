@@ -219,6 +219,13 @@ func (s *stream) verifyWith(prov *provider, now time.Time) (*jwt.Token, *keyStat
 		}
 	}
 	tok, err := prov.verifier.Verify(s.token, keys, now)
+	if errors.Is(err, jwt.ErrUnknownKey) && prov.remote() {
+		// Another VM may have fetched the rotated keys already: adopt them before refetching.
+		p.syncShared(ks, now)
+		if fresh := ks.current(now); fresh != nil && fresh != keys {
+			tok, err = prov.verifier.Verify(s.token, fresh, now)
+		}
+	}
 	if errors.Is(err, jwt.ErrUnknownKey) && prov.remote() && !s.refetch {
 		if p.refetchForUnknownKid(ks, now) || now.Before(p.readLease(ks).until) {
 			s.refetch = true

@@ -158,3 +158,18 @@ func BenchmarkNewVM(b *testing.B) {
 		v.stop()
 	}
 }
+
+// BenchmarkWorkerRoundTrip: post a task to a VM's worker and wait for it,
+// the hand-off every request pays twice (request and response headers).
+func BenchmarkWorkerRoundTrip(b *testing.B) {
+	p := benchPlugin(b, nil)
+	v := p.vms[0].Load()
+	done := make(chan struct{}, 1)
+	fn := func(*vm) { done <- struct{}{} }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		v.tasks <- task{kind: taskFunc, fn: fn}
+		<-done
+	}
+}

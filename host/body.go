@@ -251,6 +251,8 @@ type bodyReader struct {
 	trailer  http.Header
 }
 
+var _ io.ReadCloser = (*bodyReader)(nil)
+
 func (b *bodyReader) Read(p []byte) (int, error) {
 	for len(b.out) == 0 {
 		if b.err != nil {

@@ -466,6 +466,7 @@ func TestTrapFailsClosedAndReplacesVM(t *testing.T) {
 	if res := e.do("resp-trap"); res.code != 503 {
 		t.Fatalf("response trap: %d, want 503", res.code)
 	}
+	waitFor(t, func() bool { i := e.p.Info(); return i.Restarts == 2 && i.LiveVMs == 1 })
 }
 
 func TestTrapFailsOpen(t *testing.T) {

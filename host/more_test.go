@@ -171,3 +171,33 @@ func TestTrapIsolation(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseDrains: Close waits for a request in flight (paused on a
+// callout to a slow upstream) to finish instead of failing it.
+func TestCloseDrains(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(w, "late")
+	}))
+	defer slow.Close()
+	e := newEnv(t, func(c *PluginConfig) { c.VMs = 1; c.Upstreams["backend"] = slow.URL })
+	got := make(chan result, 1)
+	go func() { got <- e.do("callout") }()
+	waitFor(t, func() bool { return e.p.Info().InFlight == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := <-got
+	if res.code != 200 || !strings.Contains(res.body, "x-callout-body: late") {
+		t.Fatalf("in-flight request during Close: %d %q", res.code, res.body)
+	}
+	if n := metricValue(e.p, "deleted"); n != 1 {
+		t.Fatalf("on_delete ran %d times before the VM stopped, want 1", n)
+	}
+	info := e.p.Info()
+	if info.Name != "test-plugin" || info.VMs != 1 || info.Limits.MaxCallbackTime != 10*time.Second {
+		t.Fatalf("Info %+v", info)
+	}
+}

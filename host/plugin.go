@@ -140,12 +140,13 @@ type Plugin struct {
 	ctx    context.Context // cancelled by Close (ends http calls)
 	cancel context.CancelFunc
 
-	mu     sync.Mutex // guards vms slot updates against Close
-	closed bool
-	vms    []atomic.Pointer[vm]
-	rr     atomic.Uint32
-	gen    atomic.Uint64
-	bg     sync.WaitGroup // VM replacement goroutines
+	mu       sync.Mutex // guards vms slot updates against Close
+	closed   bool
+	vms      []atomic.Pointer[vm]
+	rr       atomic.Uint32
+	gen      atomic.Uint64
+	restarts atomic.Uint64
+	bg       sync.WaitGroup // VM replacement goroutines
 }
 
 // exportSet records which optional callbacks the module exports, so the hot
@@ -360,6 +361,7 @@ func (p *Plugin) replace(slot int) {
 				}
 				p.vms[slot].Store(v)
 				p.mu.Unlock()
+				p.restarts.Add(1)
 				p.logger.Info("proxy-wasm VM replaced", slog.Int("vm", slot))
 				return
 			}
@@ -376,8 +378,12 @@ func (p *Plugin) replace(slot int) {
 	}()
 }
 
-// Close stops all VMs (in-flight requests on them fail), cancels pending
-// HTTP calls and releases the module. It is idempotent.
+// Close drains the plugin and releases it: it waits (until ctx ends) for
+// the requests in flight to finish and for the workers to run their
+// pending callbacks (on_log, on_done, on_delete), then stops the VMs,
+// cancels pending HTTP calls and closes the module. Requests still in
+// flight when ctx ends fail (503, or pass with FailOpen). Stop routing new
+// requests to the plugin before calling Close. It is idempotent.
 func (p *Plugin) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -386,6 +392,7 @@ func (p *Plugin) Close(ctx context.Context) error {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	p.drain(ctx)
 	p.cancel()
 	p.bg.Wait()
 	for i := range p.vms {
@@ -395,9 +402,74 @@ func (p *Plugin) Close(ctx context.Context) error {
 	}
 	p.rt.removePlugin(p)
 	p.client.CloseIdleConnections()
-	err := p.wr.Close(ctx)
+	err := p.wr.Close(context.Background())
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+// drain waits for in-flight requests, then for each worker's queue.
+func (p *Plugin) drain(ctx context.Context) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for p.inFlight() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	for i := range p.vms {
+		v := p.vms[i].Load()
+		if v == nil || v.dead.Load() {
+			continue
+		}
+		done := make(chan struct{})
+		if !v.post(ctx, task{kind: taskFunc, fn: func(*vm) { close(done) }}) {
+			continue
+		}
+		select {
+		case <-done:
+		case <-v.deadCh:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (p *Plugin) inFlight() int {
+	n := 0
+	for i := range p.vms {
+		if v := p.vms[i].Load(); v != nil {
+			n += int(v.inflight.Load())
+		}
+	}
+	return n
+}
+
+// PluginInfo is a snapshot of a plugin's state, for admin views.
+type PluginInfo struct {
+	Name, RootID, VMID string
+	VMs                int    // configured instances
+	LiveVMs            int    // instances running now
+	Restarts           uint64 // instances replaced after a failure
+	InFlight           int    // requests being filtered
+	FailOpen           bool
+	Limits             Limits // with defaults applied
+}
+
+// Info returns a snapshot of the plugin's state.
+func (p *Plugin) Info() PluginInfo {
+	live := 0
+	for i := range p.vms {
+		if v := p.vms[i].Load(); v != nil && !v.dead.Load() {
+			live++
+		}
+	}
+	return PluginInfo{
+		Name: p.cfg.Name, RootID: p.cfg.RootID, VMID: p.cfg.VMID,
+		VMs: len(p.vms), LiveVMs: live, Restarts: p.restarts.Load(),
+		InFlight: p.inFlight(), FailOpen: p.cfg.FailOpen, Limits: p.limits,
+	}
 }

@@ -556,6 +556,11 @@ type respWriter struct {
 	bodyFiltered bool
 }
 
+var (
+	_ http.ResponseWriter = (*respWriter)(nil)
+	_ http.Flusher        = (*respWriter)(nil)
+)
+
 func (rw *respWriter) Header() http.Header { return rw.w.Header() }
 
 func (rw *respWriter) Write(b []byte) (int, error) {

@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -536,5 +535,3 @@ func (v *vm) setTick(ms uint32) {
 		}
 	}()
 }
-
-var errNoVM = errors.New("host: no live VM")

@@ -91,7 +91,7 @@ func TestDemo(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"demo", "--wasm", wasm, "--listen", "127.0.0.1:0", "--issuer", "127.0.0.1:0",
-			"--backend", "127.0.0.1:0", "--admin", "", "--vms", "1", "--cache-dir", t.TempDir(), "--log-level", "warn"}, &stdout, &stderr)
+			"--backend", "127.0.0.1:0", "--admin", "", "--vms", "1", "--cache-dir", filepath.Join(os.TempDir(), "gatewarden-test-wazero-cache"), "--log-level", "warn"}, &stdout, &stderr)
 	}()
 	var m []string
 	deadline := time.After(5 * time.Minute) // compiling the filter under -race on a busy machine is slow

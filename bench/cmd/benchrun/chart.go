@@ -19,10 +19,9 @@ func writeChart(opt *options, res *results) error {
 		barH     = 14
 		gap      = 3
 		groupGap = 14
-		left     = 520
 		right    = 230
 		top      = 96
-		width    = 1500
+		width    = 1600
 	)
 	palette := []color.RGBA{
 		{0x2b, 0x6c, 0xb0, 0xff}, {0x8e, 0xc1, 0xe8, 0xff}, {0xd9, 0x7a, 0x1e, 0xff},
@@ -61,6 +60,10 @@ func writeChart(opt *options, res *results) error {
 		lx += 20 + textWidth(s.Name, scale) + 30
 	}
 
+	left := 40
+	for _, c := range res.Configs {
+		left = max(left, 40+textWidth(c.Label, scale))
+	}
 	plotW := width - left - right
 	xOf := func(v float64) int { return left + int(v/maxRPS*float64(plotW)) }
 	// grid

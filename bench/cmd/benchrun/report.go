@@ -91,6 +91,7 @@ func renderSection(opt *options, res *results) string {
 	p("- Fixed-rate latency: our open-loop Go generator (bench/cmd/benchrun/openloop.go) because wrk2 (`wrk -R`) is not packaged in Debian. Requests leave at fixed intervals and latency counts from the scheduled send time (no coordinated omission). The rate is %.0f/s, lowered to half the saturation RPS where that is less (marked *).\n", opt.rate)
 	p("- CPU per request: utime+stime of the proxy process from /proc/<pid>/stat before and after the wrk run, divided by the requests (10 ms tick resolution). RSS is VmRSS of the proxy after all its runs.\n")
 	p("- Backend: bench/cmd/backend (Go net/http, 2-byte body). Envoy workers: `--concurrency 2`; our hosts run 2 VMs. The cache sizes of both filters are %d entries, smaller than the %d distinct tokens, so the distinct sets miss every time (LRU, sequential cycling).\n", opt.cacheSize, opt.distinct)
+	p("- Configurations are numbered as in issue 8. 6a-6c are `gatewarden serve` (the gateway: routing, metrics, access log off) when build/gatewarden has it; 6d-6f are bench/cmd/proxy, the same httputil reverse proxy as 5 wrapped by host/'s `Plugin.Middleware` (no gateway around it): the stand-in used before `serve` existed, kept for CPU profiles (`-profile`) and for the callback-time-limit comparison (6f runs with `Limits.MaxCallbackTime < 0`).\n")
 	p("- Token sets: ")
 	for i, s := range res.Sets {
 		if i > 0 {
@@ -123,6 +124,9 @@ func renderSection(opt *options, res *results) string {
 	})
 	p("\n### CPU time per request (µs, proxy process only; backend excluded)\n\n")
 	table(&b, res, func(r *runResult) string { return fmt.Sprintf("%.1f", r.CPUPerReqUS) })
+	p("\n### Noise: CPU used by other processes during each wrk run (%% of all cores)\n\n")
+	table(&b, res, func(r *runResult) string { return fmt.Sprintf("%.0f%%", r.OtherPct) })
+	p("\nThis machine is shared with other work; runs with a high share here are less trustworthy. Rerun when `uptime` shows a load average below 1.\n")
 	p("\n### Memory (proxy process after its runs)\n\n| configuration | RSS MiB | peak RSS MiB |\n|---|---:|---:|\n")
 	for _, c := range res.Configs {
 		p("| %s | %.1f | %.1f |\n", c.Label, float64(c.RSSKB)/1024, float64(c.HWMKB)/1024)
@@ -249,6 +253,7 @@ func ratios(b *strings.Builder, res *results) {
 	pair("Envoy + ours / Envoy + jwt_authn, caches off", ">= 0.6", "envoy-wasm-nocache", "envoy-jwt", true, func(v float64) bool { return v >= 0.6 })
 	pair("Go host + filter, cache on / bare Go proxy", ">= 0.7", "host-cache", "goproxy", false, func(v float64) bool { return v >= 0.7 })
 	pair("Go host + filter, cache off / bare Go proxy", "(info)", "host-nocache", "goproxy", false, nil)
+	pair("Go host + filter, cache on, no callback limit / bare Go proxy", "(info)", "host-cache-nolimit", "goproxy", false, nil)
 	pair("gatewarden serve + filter, cache on / bare Go proxy", ">= 0.7", "serve-cache", "goproxy", false, func(v float64) bool { return v >= 0.7 })
 	pair("gatewarden serve + filter, cache off / bare Go proxy", "(info)", "serve-nocache", "goproxy", false, nil)
 	pair("gatewarden serve, no filter / bare Go proxy", "(info)", "serve-nofilter", "goproxy", false, nil)
@@ -273,6 +278,7 @@ func ratios(b *strings.Builder, res *results) {
 	}
 	p("Filter latency added on a verified-token cache hit (`%s`, fixed rate, same run):\n\n", first)
 	added("Go host + filter (cache on) vs the same program without -wasm", "host-cache", "goproxy")
+	added("Go host + filter (cache on, no callback time limit) vs the same program without -wasm", "host-cache-nolimit", "goproxy")
 	added("gatewarden serve + filter (cache on) vs bare Go proxy", "serve-cache", "goproxy")
 	added("gatewarden serve + filter (cache on) vs gatewarden serve without filter", "serve-cache", "serve-nofilter")
 	added("Envoy + gatewarden.wasm (cache on) vs Envoy without filter", "envoy-wasm-cache", "envoy")

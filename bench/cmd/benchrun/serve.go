@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// serveConfigs are the `gatewarden serve` configurations (6c/6d), used once build/gatewarden has
+// serveConfigs are the `gatewarden serve` configurations (6a-6c), used once build/gatewarden has
 // the serve command: the real gateway (routing, metrics, access log off) with the filter.
 func serveConfigs(opt *options, backendURL string, cacheOff, cacheOn []byte) []config {
 	mk := func(id, label string, plugin []byte) config {
@@ -33,9 +33,9 @@ func serveConfigs(opt *options, backendURL string, cacheOff, cacheOn []byte) []c
 			}}
 	}
 	return []config{
-		mk("serve-nofilter", "6c gatewarden serve, no filter", nil),
-		mk("serve-nocache", "6d gatewarden serve + filter, cache off", cacheOff),
-		mk("serve-cache", fmt.Sprintf("6e gatewarden serve + filter, cache %d", opt.cacheSize), cacheOn),
+		mk("serve-nofilter", "6a gatewarden serve, no filter", nil),
+		mk("serve-nocache", "6b gatewarden serve + filter, cache off", cacheOff),
+		mk("serve-cache", fmt.Sprintf("6c gatewarden serve + filter, cache %d", opt.cacheSize), cacheOn),
 	}
 }
 

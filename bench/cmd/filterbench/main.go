@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +39,7 @@ func main() {
 	callbackLimit := flag.Duration("callback-limit", 0, "host Limits.MaxCallbackTime (0 = default 2s; <0 = off, no wazero close-on-context-done)")
 	guestProf := flag.Bool("guestprof", false, "sample the guest's call stack (slow; indicative)")
 	top := flag.Int("top", 30, "functions to print with -guestprof")
+	cpuProfile := flag.String("cpuprofile", "", "write a Go CPU profile of the measured requests (host side; guest code shows as _ExternalCode)")
 	cacheDir := flag.String("cache-dir", "build/bench/wazero-cache", "wazero compilation cache (not used with -guestprof)")
 	flag.Parse()
 
@@ -79,6 +81,12 @@ func main() {
 	if prof != nil {
 		prof.start()
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer f.Close()
+	}
 	var ru0, ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	t0 := time.Now()
@@ -89,6 +97,9 @@ func main() {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	if prof != nil {
 		prof.stop()
+	}
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
 	}
 	cpu := tv(ru1.Utime) - tv(ru0.Utime) + tv(ru1.Stime) - tv(ru0.Stime)
 	fmt.Printf("requests %d  statuses %v\nwall %.1f us/request  cpu %.1f us/request (process, all threads)\n",
