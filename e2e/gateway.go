@@ -37,7 +37,9 @@ type GatewayConfig struct {
 	ListenerPort int
 	KeycloakURL  string // base URL of the "keycloak" upstream (the Switch in tests)
 	BackendURL   string
-	WasmPath     string
+	WasmPath     string // a file, or oci://REGISTRY/REPO:TAG or @sha256:...
+	WasmSHA256   string // optional pin of the module (the plugin's sha256 field)
+	CacheDir     string // optional cache_dir (wazero code and oci pulls)
 	PluginConfig []byte // the same JSON Envoy gets
 }
 
@@ -66,6 +68,12 @@ func RenderGatewayConfig(c GatewayConfig) ([]byte, error) {
 			"configuration": string(c.PluginConfig),
 			"upstreams":     []any{"keycloak"},
 		}},
+	}
+	if c.WasmSHA256 != "" {
+		doc["plugins"].([]any)[0].(map[string]any)["sha256"] = c.WasmSHA256
+	}
+	if c.CacheDir != "" {
+		doc["cache_dir"] = c.CacheDir
 	}
 	return yaml.Marshal(doc)
 }

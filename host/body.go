@@ -23,8 +23,9 @@ import (
 
 // bodyResult answers one body task.
 type bodyResult struct {
-	d    decision // decContinue (data to forward), decPaused, decLocal, decReset, decFail, decTooLarge
-	data []byte
+	d      decision // decContinue (data to forward), decPaused, decLocal, decReset, decFail, decTooLarge
+	data   []byte
+	unheld bool // sent in hold mode, but the headers were decided first: handled as a normal chunk
 }
 
 const decTooLarge decision = 100
@@ -50,6 +51,11 @@ func (v *vm) onBody(s *stream, chunk []byte, eos, resp, hold bool) {
 	if s.id == 0 || v.streams[s.id] != s || s.phase == phaseDone {
 		done <- bodyResult{d: decFail}
 		return
+	}
+	unheld := false
+	if hold && (!resp && s.phase != phaseRequest || resp && s.phase != phaseResponse) {
+		// The headers were decided while this chunk was on its way.
+		hold, unheld = false, true
 	}
 	buf, fn := &s.reqBody, v.fn.reqBody
 	if resp {
@@ -77,7 +83,7 @@ func (v *vm) onBody(s *stream, chunk []byte, eos, resp, hold bool) {
 		return
 	}
 	if d, stop := v.bodyStop(s); stop {
-		done <- bodyResult{d: d}
+		done <- bodyResult{d: d, unheld: unheld}
 		return
 	}
 	cont := uint32(action) == actionContinue
@@ -91,7 +97,7 @@ func (v *vm) onBody(s *stream, chunk []byte, eos, resp, hold bool) {
 	if cont {
 		data := *buf
 		*buf = nil
-		done <- bodyResult{d: decContinue, data: data}
+		done <- bodyResult{d: decContinue, data: data, unheld: unheld}
 		return
 	}
 	if eos {
@@ -101,7 +107,7 @@ func (v *vm) onBody(s *stream, chunk []byte, eos, resp, hold bool) {
 			s.reqBodyWait = true
 		}
 	}
-	done <- bodyResult{d: decPaused}
+	done <- bodyResult{d: decPaused, unheld: unheld}
 }
 
 // bodyStop reports a local response or close requested outside a headers
@@ -197,36 +203,56 @@ func (s *stream) sendBody(ctx context.Context, chunk []byte, eos, resp, hold boo
 
 // feedWhilePaused gives request body chunks to the filter while it holds the
 // request headers, until it decides or the body ends; then it waits for the
-// decision. It returns the decision and whether the body was read to EOF.
-func (s *stream) feedWhilePaused(ctx context.Context, body io.Reader) (decision, bool) {
+// decision. It returns the decision, whether the body was read to EOF, and
+// body the filter released for chunks that reached the worker after the
+// headers decision (they are filtered as ordinary chunks).
+func (s *stream) feedWhilePaused(ctx context.Context, body io.Reader) (decision, bool, []byte) {
 	buf := make([]byte, bodyChunk)
+	var extra []byte
 	for {
 		select {
 		case d := <-s.signal:
-			return d, false
+			return d, false, extra
 		default:
 		}
 		n, err := body.Read(buf)
 		eos := err == io.EOF
 		if err != nil && !eos {
-			return decGone, false
+			return decGone, false, extra
 		}
 		if n == 0 && !eos {
 			continue
 		}
+		if n > 0 {
+			s.bodyConsumed = true
+		}
 		r := s.sendBody(ctx, buf[:n], eos, false, true)
+		if r.unheld {
+			if r.d == decPaused && eos {
+				r = s.waitBody(ctx, false, true) // paused at eos: wait for its continue
+			}
+			switch r.d {
+			case decContinue:
+				extra = append(extra, r.data...)
+			case decPaused:
+			default:
+				<-s.signal // the (continue) headers decision, already sent
+				return r.d, false, nil
+			}
+			if eos {
+				return <-s.signal, true, extra
+			}
+			continue
+		}
 		switch r.d {
 		case decPaused:
-		case decTooLarge:
-			return decTooLarge, false
+		case decTooLarge, decGone:
+			return r.d, false, extra
 		default:
-			if r.d == decGone {
-				return decGone, false
-			}
 			// The VM failed; the decision channel says so too.
 		}
 		if eos {
-			return s.await2(ctx), true
+			return s.await2(ctx), true, extra
 		}
 	}
 }

@@ -2,10 +2,14 @@ package host
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,9 +17,24 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gatewarden/gatewarden/jwt"
 )
+
+// rs256 signs claims (JSON) as a compact JWS with RS256 and returns the
+// token and a JWKS holding the public key. Written here with the standard
+// library so host tests do not depend on the jwt package.
+func rs256(tb testing.TB, key *rsa.PrivateKey, kid, claims string) (token string, jwks []byte) {
+	tb.Helper()
+	b64 := base64.RawURLEncoding.EncodeToString
+	signing := b64([]byte(`{"alg":"RS256","typ":"JWT","kid":"`+kid+`"}`)) + "." + b64([]byte(claims))
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := big.NewInt(int64(key.E)).Bytes()
+	jwks = []byte(`{"keys":[{"kty":"RSA","kid":"` + kid + `","alg":"RS256","use":"sig","n":"` + b64(key.N.Bytes()) + `","e":"` + b64(e) + `"}]}`)
+	return signing + "." + b64(sig), jwks
+}
 
 // The product filter (build/gatewarden.wasm, `make wasm`) in this host: the
 // second, independent implementation of the ABI. Skipped when the wasm has
@@ -27,6 +46,12 @@ func gatewardenPlugin(tb testing.TB, limits Limits) (*Plugin, string) {
 }
 
 func gatewardenPluginVMs(tb testing.TB, limits Limits, vms int) (*Plugin, string) {
+	return gatewardenPluginWith(tb, limits, vms, false)
+}
+
+// gatewardenPluginWith loads the product filter; with remote, its JWKS comes
+// from a jwks_uri fetched through proxy_http_call (pause, callout, resume).
+func gatewardenPluginWith(tb testing.TB, limits Limits, vms int, remote bool) (*Plugin, string) {
 	tb.Helper()
 	wasm, err := os.ReadFile("../build/gatewarden.wasm")
 	if err != nil {
@@ -42,19 +67,21 @@ func gatewardenPluginVMs(tb testing.TB, limits Limits, vms int) (*Plugin, string
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sk := jwt.SigningKey{Alg: "RS256", KeyID: "k1", Key: key}
-	jwks, err := jwt.JWKS(sk)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	now := time.Now().Unix()
-	tok, err := jwt.Sign(sk, []byte(fmt.Sprintf(`{"iss":"http://issuer.test","aud":"gatewarden-demo","azp":"app1","sub":"user1","typ":"Bearer","exp":%d,"iat":%d}`, now+600, now)), "")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	tok, jwks := rs256(tb, key, "k1", fmt.Sprintf(`{"iss":"http://issuer.test","aud":"gatewarden-demo","azp":"app1","sub":"user1","typ":"Bearer","exp":%d,"iat":%d}`, now+600, now))
 	cfg := `{"realm":"gatewarden","providers":[{"name":"dev","issuer":"http://issuer.test","audiences":["gatewarden-demo"],"algorithms":["RS256"],"jwks":` + string(jwks) + `}]}`
-	p, err := rt.LoadPlugin(ctx, PluginConfig{Name: "gatewarden", RootID: "gatewarden", VMID: "gatewarden", Wasm: wasm,
-		Configuration: []byte(cfg), VMs: vms, Limits: limits})
+	upstreams := map[string]string{}
+	if remote {
+		idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(jwks)
+		}))
+		tb.Cleanup(idp.Close)
+		upstreams["idp"] = idp.URL
+		cfg = `{"realm":"gatewarden","providers":[{"name":"dev","issuer":"http://issuer.test","audiences":["gatewarden-demo"],"algorithms":["RS256"],"jwks_uri":"` + idp.URL + `/jwks","upstream":"idp"}]}`
+	}
+	p, err := rt.LoadPlugin(ctx, PluginConfig{Name: "gatewarden", RootID: "gatewarden", VMID: "gatewarden-" + tb.Name(), Wasm: wasm,
+		Configuration: []byte(cfg), VMs: vms, Limits: limits, Upstreams: upstreams})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -66,7 +93,15 @@ func TestGatewardenFilter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles the product filter")
 	}
-	p, tok := gatewardenPlugin(t, Limits{})
+	for _, remote := range []bool{false, true} {
+		t.Run(map[bool]string{false: "inline JWKS", true: "JWKS via proxy_http_call"}[remote], func(t *testing.T) {
+			testGatewarden(t, remote)
+		})
+	}
+}
+
+func testGatewarden(t *testing.T, remote bool) {
+	p, tok := gatewardenPluginWith(t, Limits{}, 1, remote)
 	h := p.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "client=%s user=%s auth=%t", strings.Join(r.Header.Values("X-Client-Id"), ","),
 			r.Header.Get("X-User-Id"), r.Header.Get("Authorization") != "")

@@ -77,6 +77,15 @@ func quietLogger() *slog.Logger {
 // backend echoes request headers as "k: v" lines and answers /callout.
 func newBackend(tb testing.TB) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			// 50 chunks over ~50 ms, so a filter decision lands mid-body.
+			for i := 0; i < 50; i++ {
+				fmt.Fprintf(w, "chunk%02d;", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(time.Millisecond)
+			}
+			return
+		}
 		if strings.HasPrefix(r.URL.Path, "/callout") {
 			w.Header().Set("X-Callout", "yes")
 			w.WriteHeader(200)
@@ -507,6 +516,25 @@ func TestTicksOnEveryVM(t *testing.T) {
 	res := e.do("resp-pause")
 	if res.code != 200 || res.header.Get("X-Resumed") != "1" {
 		t.Fatalf("resp-pause: %d %v", res.code, res.header)
+	}
+	// Body chunks racing the tick that releases the held response headers:
+	// every chunk still arrives, in order.
+	var want strings.Builder
+	for i := 0; i < 50; i++ {
+		fmt.Fprintf(&want, "chunk%02d;", i)
+	}
+	for i := 0; i < 5; i++ {
+		req, _ := http.NewRequest("GET", e.front.URL+"/slow", nil)
+		req.Header.Set("X-Test", "resp-pause")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != want.String() || resp.Header.Get("X-Resumed") != "1" {
+			t.Fatalf("slow resp-pause: %d %q %v", resp.StatusCode, b, resp.Header)
+		}
 	}
 	// on_done returning false: proxy_done on a later tick deletes the context.
 	before := e.metric("deleted")

@@ -201,3 +201,19 @@ func TestCloseDrains(t *testing.T) {
 		t.Fatalf("Info %+v", info)
 	}
 }
+
+// TestMemoryLimit: a guest that grows past Limits.MaxMemoryBytes dies (its
+// runtime cannot grow memory), the request fails closed, the VM is replaced.
+func TestMemoryLimit(t *testing.T) {
+	e := newEnv(t, func(c *PluginConfig) { c.VMs = 1; c.Limits.MaxMemoryBytes = 64 << 20 })
+	if res := e.do("oom"); res.code != 503 {
+		t.Fatalf("oom: %d, want 503", res.code)
+	}
+	waitFor(t, func() bool { i := e.p.Info(); return i.Restarts == 1 && i.LiveVMs == 1 })
+	if v := e.p.vms[0].Load(); v.mem.Size() > 64<<20 {
+		t.Fatalf("memory %d over the limit", v.mem.Size())
+	}
+	if res := e.do("pass"); res.code != 200 {
+		t.Fatalf("after: %d", res.code)
+	}
+}

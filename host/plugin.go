@@ -233,6 +233,13 @@ func (r *Runtime) LoadPlugin(ctx context.Context, cfg PluginConfig) (*Plugin, er
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.wr); err != nil {
 		return fail(fmt.Errorf("%w: instantiate WASI: %v", ErrModule, err))
 	}
+	// Older toolchains (AssemblyScript, early Rust) import the pre-release
+	// name; proxy-wasm-cpp-host serves both, with the same functions.
+	wu := p.wr.NewHostModuleBuilder("wasi_unstable")
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wu)
+	if _, err := wu.Instantiate(ctx); err != nil {
+		return fail(fmt.Errorf("%w: instantiate wasi_unstable: %v", ErrModule, err))
+	}
 	if err := registerEnv(ctx, p.wr); err != nil {
 		return fail(fmt.Errorf("%w: register env host module: %v", ErrModule, err))
 	}

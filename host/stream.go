@@ -68,6 +68,8 @@ type stream struct {
 	localSent                             bool   // s.local went out through a body channel
 	bodyDirty                             bool
 	reqBodyDone, respBodyDone             chan bodyResult
+	reqBodyOut, respBodyOut               []byte        // buffered body handed over with a continue decision
+	bodyConsumed                          bool          // request goroutine: feedWhilePaused read some body
 	abort                                 atomic.Uint32 // decision from the request body reader
 	props                                 map[string][]byte
 	status                                int
@@ -180,11 +182,15 @@ func (v *vm) decide(s *stream, d decision) {
 	s.waiting = false
 	switch d {
 	case decContinue:
+		// Buffered body moves to the request goroutine with the decision,
+		// so the worker never touches it again.
 		switch s.phase {
 		case phaseRequest:
 			s.phase = phaseUpstream
+			s.reqBodyOut, s.reqBody = s.reqBody, nil
 		case phaseResponse:
 			s.phase = phaseReplied
+			s.respBodyOut, s.respBody = s.respBody, nil
 		}
 	case decLocal, decReset, decFail:
 		s.phase = phaseReplied
@@ -354,10 +360,11 @@ func (p *Plugin) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 	ctx := r.Context()
 	bodyFiltered := p.has.requestBody && !eos
 	bodyEOF := false
+	var extra []byte
 	d := s.recv(ctx, nil)
 	if d == decPaused {
 		if bodyFiltered {
-			d, bodyEOF = s.feedWhilePaused(ctx, r.Body)
+			d, bodyEOF, extra = s.feedWhilePaused(ctx, r.Body)
 		} else {
 			d = s.await2(ctx)
 		}
@@ -378,8 +385,8 @@ func (p *Plugin) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 			// The filter may change the body's length.
 			r2.ContentLength = -1
 			r2.Header.Del("Content-Length")
-			initial := s.reqBody
-			s.reqBody = nil
+			initial := append(s.reqBodyOut, extra...)
+			s.reqBodyOut = nil
 			r2.Body = &bodyReader{s: s, ctx: ctx, src: r.Body, out: initial, finished: bodyEOF, trailer: r.Trailer}
 		} else if p.has.requestTrailers && len(r.Trailer) > 0 && !eos {
 			if r2 == r {
@@ -396,6 +403,13 @@ func (p *Plugin) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 	case decReset:
 		panic(http.ErrAbortHandler)
 	case decFail:
+		if s.bodyConsumed {
+			// Part of the body went into the dead VM; passing the rest
+			// would forward a truncated request, even when failing open.
+			p.logger.Warn("filter failed while reading the request body; answering 503")
+			serviceUnavailable(w)
+			return
+		}
 		p.failed(w, r, next, "VM failed")
 	case decTimeout:
 		p.logger.Warn("filter paused the request longer than the pause timeout; answering 503", "timeout", p.limits.PauseTimeout)
@@ -554,6 +568,7 @@ type respWriter struct {
 	skip         bool // a local reply or failure was written; drop next's body
 	reset        bool // abort the connection when next returns
 	bodyFiltered bool
+	bodySeen     bool // a body chunk went to the filter (failing open would lose it)
 }
 
 var (
@@ -580,8 +595,17 @@ func (rw *respWriter) Write(b []byte) (int, error) {
 		return 0, nil
 	}
 	ctx := rw.r.Context()
+	rw.bodySeen = true
 	if rw.held {
 		r := rw.s.sendBody(ctx, b, false, true, true)
+		if r.unheld {
+			// The headers were decided while the chunk was on its way.
+			rw.release(<-rw.s.signal)
+			if rw.skip || rw.reset {
+				return len(b), nil
+			}
+			return len(b), rw.apply(r)
+		}
 		if r.d != decPaused {
 			rw.stop(r.d)
 			return len(b), nil
@@ -632,7 +656,7 @@ func (rw *respWriter) stop(d decision) {
 			rw.reset = true
 		case decGone:
 		case decFail:
-			if rw.p.cfg.FailOpen {
+			if rw.p.cfg.FailOpen && !rw.bodySeen {
 				rw.skip = false
 				rw.bodyFiltered = false
 				rw.writeHeaders(rw.code, nil)
@@ -644,7 +668,7 @@ func (rw *respWriter) stop(d decision) {
 		}
 		return
 	}
-	if d == decFail && rw.p.cfg.FailOpen {
+	if d == decFail && rw.p.cfg.FailOpen && !rw.bodySeen {
 		rw.bodyFiltered = false
 		return
 	}
@@ -717,8 +741,8 @@ func (rw *respWriter) release(d decision) {
 		rw.writeHeaders(rw.code, pairs)
 		if rw.bodyFiltered {
 			// Body buffered while the headers were held is ours now.
-			if data := rw.s.respBody; len(data) > 0 {
-				rw.s.respBody = nil
+			if data := rw.s.respBodyOut; len(data) > 0 {
+				rw.s.respBodyOut = nil
 				_, _ = rw.w.Write(data)
 			}
 		}
@@ -773,9 +797,18 @@ func (rw *respWriter) finish() {
 	if rw.bodyFiltered && !rw.skip && !rw.reset {
 		if rw.held {
 			r := rw.s.sendBody(ctx, nil, true, true, true)
-			if r.d != decPaused {
+			switch {
+			case r.unheld:
+				rw.release(<-rw.s.signal)
+				if r.d == decPaused {
+					r = rw.s.waitBody(ctx, true, true)
+				}
+				if !rw.skip && !rw.reset {
+					_ = rw.apply(r)
+				}
+			case r.d != decPaused:
 				rw.stop(r.d)
-			} else {
+			default:
 				rw.release(rw.s.await2(ctx))
 			}
 		} else {

@@ -141,14 +141,94 @@ func subMod(x, y, m *fe) fe {
 	return z
 }
 
+// fmul, fadd and fsub are the field operations mod p (Montgomery form), with the
+// prime's limbs as constants (p256MulMont is generated, see fast_gen.go).
 func fmul(x, y *fe) fe {
 	var z fe
-	mont8(&z, x, y, &p256P, p256P0)
+	p256MulMont(&z, x, y)
 	return z
 }
 
-func fadd(x, y *fe) fe { return addMod(x, y, &p256P) }
-func fsub(x, y *fe) fe { return subMod(x, y, &p256P) }
+// fadd returns x+y mod p for x, y < p.
+func fadd(x, y *fe) fe {
+	var z fe
+	s := uint64(x[0]) + uint64(y[0])
+	z[0] = uint32(s)
+	s = uint64(x[1]) + uint64(y[1]) + s>>32
+	z[1] = uint32(s)
+	s = uint64(x[2]) + uint64(y[2]) + s>>32
+	z[2] = uint32(s)
+	s = uint64(x[3]) + uint64(y[3]) + s>>32
+	z[3] = uint32(s)
+	s = uint64(x[4]) + uint64(y[4]) + s>>32
+	z[4] = uint32(s)
+	s = uint64(x[5]) + uint64(y[5]) + s>>32
+	z[5] = uint32(s)
+	s = uint64(x[6]) + uint64(y[6]) + s>>32
+	z[6] = uint32(s)
+	s = uint64(x[7]) + uint64(y[7]) + s>>32
+	z[7] = uint32(s)
+	p256CondSubP(&z, s>>32)
+	return z
+}
+
+// fsub returns x-y mod p for x, y < p.
+func fsub(x, y *fe) fe {
+	var z fe
+	d := uint64(x[0]) - uint64(y[0])
+	z[0] = uint32(d)
+	d = uint64(x[1]) - uint64(y[1]) - d>>63
+	z[1] = uint32(d)
+	d = uint64(x[2]) - uint64(y[2]) - d>>63
+	z[2] = uint32(d)
+	d = uint64(x[3]) - uint64(y[3]) - d>>63
+	z[3] = uint32(d)
+	d = uint64(x[4]) - uint64(y[4]) - d>>63
+	z[4] = uint32(d)
+	d = uint64(x[5]) - uint64(y[5]) - d>>63
+	z[5] = uint32(d)
+	d = uint64(x[6]) - uint64(y[6]) - d>>63
+	z[6] = uint32(d)
+	d = uint64(x[7]) - uint64(y[7]) - d>>63
+	z[7] = uint32(d)
+	if d>>63 != 0 { // x < y: add p back (mod 2^256)
+		s := uint64(z[0]) + 0xffffffff
+		z[0] = uint32(s)
+		s = uint64(z[1]) + 0xffffffff + s>>32
+		z[1] = uint32(s)
+		s = uint64(z[2]) + 0xffffffff + s>>32
+		z[2] = uint32(s)
+		s = uint64(z[3]) + s>>32
+		z[3] = uint32(s)
+		s = uint64(z[4]) + s>>32
+		z[4] = uint32(s)
+		s = uint64(z[5]) + s>>32
+		z[5] = uint32(s)
+		s = uint64(z[6]) + 1 + s>>32
+		z[6] = uint32(s)
+		s = uint64(z[7]) + 0xffffffff + s>>32
+		z[7] = uint32(s)
+	}
+	return z
+}
+
+// p256CondSubP reduces hi*2^256 + z, known to be < 2p, to z mod p: it subtracts p
+// once when hi is set or z >= p (no borrow out of z - p). Differences of 32-bit
+// limbs minus a borrow wrap to 2^64 - small when negative, so bit 63 is the borrow.
+func p256CondSubP(z *fe, hi uint64) {
+	d0 := uint64(z[0]) - 0xffffffff
+	d1 := uint64(z[1]) - 0xffffffff - d0>>63
+	d2 := uint64(z[2]) - 0xffffffff - d1>>63
+	d3 := uint64(z[3]) - d2>>63
+	d4 := uint64(z[4]) - d3>>63
+	d5 := uint64(z[5]) - d4>>63
+	d6 := uint64(z[6]) - 1 - d5>>63
+	d7 := uint64(z[7]) - 0xffffffff - d6>>63
+	if hi != 0 || d7>>63 == 0 {
+		z[0], z[1], z[2], z[3] = uint32(d0), uint32(d1), uint32(d2), uint32(d3)
+		z[4], z[5], z[6], z[7] = uint32(d4), uint32(d5), uint32(d6), uint32(d7)
+	}
+}
 
 // finv returns x^(p-2) (Montgomery form in and out); x must be non-zero.
 func finv(x *fe) fe { return powMont(x, &p256P, p256P0, &p256One) }

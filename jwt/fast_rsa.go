@@ -141,18 +141,28 @@ func (m *montRSA) exp(em, sig []byte) bool {
 	for e>>uint(top)&1 == 0 {
 		top--
 	}
-	for i := top - 1; i >= 0; i-- {
+	// Left-to-right square-and-multiply over the bits top-1 .. 1 in Montgomery
+	// form, then the last square and a multiplication by the plain sig (or plain 1),
+	// which leaves Montgomery form for free: (a*R)*sig/R = a*sig. For e = 65537 that
+	// is 1 + 16 squarings + 1 multiplication = 18 Montgomery products.
+	if top == 0 { // e == 1
+		copy(acc, sv)
+	} else {
+		for i := top - 1; i >= 1; i-- {
+			m.montMul(acc, acc, acc, sc)
+			if e>>uint(i)&1 == 1 {
+				m.montMul(acc, acc, x, sc)
+			}
+		}
 		m.montMul(acc, acc, acc, sc)
-		if e>>uint(i)&1 == 1 {
+		if e&1 == 1 {
+			m.montMul(acc, acc, sv, sc)
+		} else {
+			clear(x)
+			x[0] = 1
 			m.montMul(acc, acc, x, sc)
 		}
 	}
-	// Leave Montgomery form: multiply by 1.
-	for i := range x {
-		x[i] = 0
-	}
-	x[0] = 1
-	m.montMul(acc, acc, x, sc)
 	for i := 0; i < s; i++ {
 		o := 4*s - 4*(i+1)
 		v := acc[i]
@@ -209,79 +219,6 @@ func (m *montRSA) verifyPKCS1v15(h crypto.Hash, digest, sig []byte) bool {
 const rsa2048Limbs = 64
 
 type limbs2048 = [rsa2048Limbs]uint32
-
-func montMul2048(z, x, y, n *limbs2048, n0inv uint32, t *[rsa2048Limbs + 1]uint32) {
-	clear(t[:])
-	for i := 0; i < rsa2048Limbs; i++ {
-		yi := uint64(y[i])
-		uv := uint64(t[0]) + uint64(x[0])*yi
-		c1 := uv >> 32
-		lo := uint32(uv)
-		q := uint64(lo * n0inv)
-		c2 := (uint64(lo) + q*uint64(n[0])) >> 32
-		// Unrolled 9x (63 = 7*9): in Go's wasm output every loop back-edge goes
-		// through the function's block dispatcher, which costs more than the math.
-		for j := 1; j < rsa2048Limbs; j += 9 {
-			uv = uint64(t[j]) + uint64(x[j])*yi + c1
-			c1 = uv >> 32
-			uv = uv&0xffffffff + q*uint64(n[j]) + c2
-			c2 = uv >> 32
-			t[j-1] = uint32(uv)
-			uv = uint64(t[j+1]) + uint64(x[j+1])*yi + c1
-			c1 = uv >> 32
-			uv = uv&0xffffffff + q*uint64(n[j+1]) + c2
-			c2 = uv >> 32
-			t[j] = uint32(uv)
-			uv = uint64(t[j+2]) + uint64(x[j+2])*yi + c1
-			c1 = uv >> 32
-			uv = uv&0xffffffff + q*uint64(n[j+2]) + c2
-			c2 = uv >> 32
-			t[j+1] = uint32(uv)
-			uv = uint64(t[j+3]) + uint64(x[j+3])*yi + c1
-			c1 = uv >> 32
-			uv = uv&0xffffffff + q*uint64(n[j+3]) + c2
-			c2 = uv >> 32
-			t[j+2] = uint32(uv)
-			uv = uint64(t[j+4]) + uint64(x[j+4])*yi + c1
-			c1 = uv >> 32
-			uv = uv&0xffffffff + q*uint64(n[j+4]) + c2
-			c2 = uv >> 32
-			t[j+3] = uint32(uv)
-			uv = uint64(t[j+5]) + uint64(x[j+5])*yi + c1
-			c1 = uv >> 32
-			uv = uv&0xffffffff + q*uint64(n[j+5]) + c2
-			c2 = uv >> 32
-			t[j+4] = uint32(uv)
-			uv = uint64(t[j+6]) + uint64(x[j+6])*yi + c1
-			c1 = uv >> 32
-			uv = uv&0xffffffff + q*uint64(n[j+6]) + c2
-			c2 = uv >> 32
-			t[j+5] = uint32(uv)
-			uv = uint64(t[j+7]) + uint64(x[j+7])*yi + c1
-			c1 = uv >> 32
-			uv = uv&0xffffffff + q*uint64(n[j+7]) + c2
-			c2 = uv >> 32
-			t[j+6] = uint32(uv)
-			uv = uint64(t[j+8]) + uint64(x[j+8])*yi + c1
-			c1 = uv >> 32
-			uv = uv&0xffffffff + q*uint64(n[j+8]) + c2
-			c2 = uv >> 32
-			t[j+7] = uint32(uv)
-		}
-		uv = uint64(t[rsa2048Limbs]) + c1 + c2
-		t[rsa2048Limbs-1] = uint32(uv)
-		t[rsa2048Limbs] = uint32(uv >> 32)
-	}
-	if t[rsa2048Limbs] != 0 || !lessThan(t[:rsa2048Limbs], n[:]) {
-		var borrow uint64
-		for j := 0; j < rsa2048Limbs; j++ {
-			d := uint64(t[j]) - uint64(n[j]) - borrow
-			t[j] = uint32(d)
-			borrow = (d >> 32) & 1
-		}
-	}
-	copy(z[:], t[:rsa2048Limbs])
-}
 
 // verifyPSS checks an RSASSA-PSS signature (RFC 8017 section 9.1.2, MGF1 with the
 // same hash, salt length = hash length as RFC 7518 section 3.5 requires), with the

@@ -75,7 +75,7 @@ func writeChart(opt *options, res *results) error {
 		if step < 1000 {
 			lbl = fmt.Sprintf("%.0f", v)
 		}
-		drawText(img, x-textWidth(lbl, 1)/2, height-40, lbl, 1, black)
+		drawText(img, x-textWidth(lbl, 2)/2, height-44, lbl, 2, black)
 	}
 
 	y := top

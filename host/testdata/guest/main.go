@@ -420,6 +420,10 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 		localReply(200, b.String())
 	case "trap":
 		panic("boom")
+	case "oom":
+		for {
+			hog = append(hog, make([]byte, 8<<20))
+		}
 	case "slow":
 		x := 0
 		for {
@@ -812,6 +816,8 @@ func init() {
 }
 
 var tickHooks func()
+
+var hog [][]byte
 
 func main() {}
 
