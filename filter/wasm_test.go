@@ -286,3 +286,53 @@ func TestWasmUnknownUpstreamFailsStart(t *testing.T) {
 		t.Fatal("reached the backend without keys")
 	}
 }
+
+// TestWasmHostileKeyServers runs key-server misbehaviour through our host's real callouts: a
+// server that times out or serves garbage leaves the filter without keys (503, never a pass);
+// a Keycloak-shaped JWKS with its RSA-OAEP encryption key works.
+func TestWasmHostileKeyServers(t *testing.T) {
+	k := testKeys()
+	keycloakShaped := func() []byte {
+		var doc struct {
+			Keys []map[string]any `json:"keys"`
+		}
+		_ = json.Unmarshal(jwksOf(t, k.rsa), &doc)
+		enc := map[string]any{}
+		for key, v := range doc.Keys[0] {
+			enc[key] = v
+		}
+		enc["kid"], enc["use"], enc["alg"] = "enc-key", "enc", "RSA-OAEP"
+		doc.Keys = append([]map[string]any{enc}, doc.Keys...)
+		b, _ := json.Marshal(doc)
+		return b
+	}
+	tests := []struct {
+		name   string
+		status int
+		body   []byte
+		delay  time.Duration
+		want   int
+	}{
+		{name: "times out", status: 200, body: jwksOf(t, k.rsa), delay: time.Second, want: 503},
+		{name: "garbage", status: 200, body: []byte("<html>502 Bad Gateway</html>"), want: 503},
+		{name: "server error", status: 500, body: []byte("{}"), want: 503},
+		{name: "keycloak-shaped", status: 200, body: keycloakShaped(), want: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			idp := newKeyServer(t, nil)
+			idp.set(tt.status, tt.body, tt.delay)
+			backend := newEcho(t)
+			cfg := `{"providers":[{"issuer":"` + testIssuer + `","audiences":["` + testAudience + `"],
+			  "discovery":true,"upstream":"idp","fetch_timeout":"500ms","pause_timeout":"1500ms"}]}`
+			gw := gateway(t, cfg, 2, map[string]string{"idp": idp.URL}, backend)
+			resp, body := get(t, gw.URL+"/", map[string]string{"authorization": "Bearer " + sign(t, k.rsa, claims(time.Now(), nil))})
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.want, body)
+			}
+			if tt.want != 200 && backend.hits.Load() != 0 {
+				t.Fatal("reached the backend without keys")
+			}
+		})
+	}
+}
