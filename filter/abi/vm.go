@@ -92,64 +92,44 @@ func (vm *VM) failStream(action *Action) {
 	}
 }
 
-// OnRequestHeaders implements proxy_on_request_headers.
-func (vm *VM) OnRequestHeaders(id uint32, n int, eos bool) (a Action) {
+// onStream runs a stream callback; unknown streams continue, and a panic fails the stream.
+func (vm *VM) onStream(id uint32, call func(HTTPContext) Action) (a Action) {
 	s, ok := vm.streams[id]
 	if !ok {
 		return ActionContinue
 	}
 	defer vm.failStream(&a)
-	return s.OnRequestHeaders(n, eos)
+	return call(s)
+}
+
+// OnRequestHeaders implements proxy_on_request_headers.
+func (vm *VM) OnRequestHeaders(id uint32, n int, eos bool) Action {
+	return vm.onStream(id, func(s HTTPContext) Action { return s.OnRequestHeaders(n, eos) })
 }
 
 // OnRequestBody implements proxy_on_request_body.
-func (vm *VM) OnRequestBody(id uint32, n int, eos bool) (a Action) {
-	s, ok := vm.streams[id]
-	if !ok {
-		return ActionContinue
-	}
-	defer vm.failStream(&a)
-	return s.OnRequestBody(n, eos)
+func (vm *VM) OnRequestBody(id uint32, n int, eos bool) Action {
+	return vm.onStream(id, func(s HTTPContext) Action { return s.OnRequestBody(n, eos) })
 }
 
 // OnRequestTrailers implements proxy_on_request_trailers.
-func (vm *VM) OnRequestTrailers(id uint32, n int) (a Action) {
-	s, ok := vm.streams[id]
-	if !ok {
-		return ActionContinue
-	}
-	defer vm.failStream(&a)
-	return s.OnRequestTrailers(n)
+func (vm *VM) OnRequestTrailers(id uint32, n int) Action {
+	return vm.onStream(id, func(s HTTPContext) Action { return s.OnRequestTrailers(n) })
 }
 
 // OnResponseHeaders implements proxy_on_response_headers.
-func (vm *VM) OnResponseHeaders(id uint32, n int, eos bool) (a Action) {
-	s, ok := vm.streams[id]
-	if !ok {
-		return ActionContinue
-	}
-	defer vm.failStream(&a)
-	return s.OnResponseHeaders(n, eos)
+func (vm *VM) OnResponseHeaders(id uint32, n int, eos bool) Action {
+	return vm.onStream(id, func(s HTTPContext) Action { return s.OnResponseHeaders(n, eos) })
 }
 
 // OnResponseBody implements proxy_on_response_body.
-func (vm *VM) OnResponseBody(id uint32, n int, eos bool) (a Action) {
-	s, ok := vm.streams[id]
-	if !ok {
-		return ActionContinue
-	}
-	defer vm.failStream(&a)
-	return s.OnResponseBody(n, eos)
+func (vm *VM) OnResponseBody(id uint32, n int, eos bool) Action {
+	return vm.onStream(id, func(s HTTPContext) Action { return s.OnResponseBody(n, eos) })
 }
 
 // OnResponseTrailers implements proxy_on_response_trailers.
-func (vm *VM) OnResponseTrailers(id uint32, n int) (a Action) {
-	s, ok := vm.streams[id]
-	if !ok {
-		return ActionContinue
-	}
-	defer vm.failStream(&a)
-	return s.OnResponseTrailers(n)
+func (vm *VM) OnResponseTrailers(id uint32, n int) Action {
+	return vm.onStream(id, func(s HTTPContext) Action { return s.OnResponseTrailers(n) })
 }
 
 // OnLog implements proxy_on_log.
