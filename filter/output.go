@@ -9,14 +9,30 @@ import (
 )
 
 // inject adds the identity headers of a verified token to the request and, with forward off,
-// removes the token from where it came. Values are sanitized (no control characters, so no
-// header injection) and bounded; a value over max_header_bytes is left out whole rather than cut.
+// removes the token from where it came. The header values are worked out once per verified
+// token and kept with it in the cache (jwt.Token.Memo), so a cache hit costs only the writes.
 func (s *stream) inject(tok *jwt.Token) {
 	p := s.plugin
+	ids, ok := tok.Memo.([]abi.Header)
+	if !ok {
+		ids = p.identity(tok.Claims)
+		tok.Memo = ids
+	}
+	for _, h := range ids {
+		_ = p.host.ReplaceHeader(abi.MapHTTPRequestHeaders, h.Key, h.Value)
+	}
+	if !p.cfg.forward && s.source != nil {
+		s.removeToken()
+	}
+}
+
+// identity returns the headers a token's claims yield. Values are sanitized (no control
+// characters, so no header injection); a value over max_header_bytes is left out whole (and
+// counted) rather than cut.
+func (p *plugin) identity(c *jwt.Claims) []abi.Header {
 	cfg := p.cfg
-	h := p.host
-	c := tok.Claims
-	set := func(name, value string) {
+	var out []abi.Header
+	add := func(name, value string) {
 		if name == "" || value == "" {
 			return
 		}
@@ -25,26 +41,24 @@ func (s *stream) inject(tok *jwt.Token) {
 			p.count("gatewarden_header_too_large")
 			return
 		}
-		_ = h.ReplaceHeader(abi.MapHTTPRequestHeaders, name, value)
+		out = append(out, abi.Header{Key: name, Value: value})
 	}
-	set(cfg.clientIDHeader, c.AuthorizedParty)
-	set(cfg.userIDHeader, c.Subject)
-	set(cfg.rolesHeader, strings.Join(c.Strings("realm_access.roles"), ","))
+	add(cfg.clientIDHeader, c.AuthorizedParty)
+	add(cfg.userIDHeader, c.Subject)
+	add(cfg.rolesHeader, strings.Join(c.Strings("realm_access.roles"), ","))
 	if cfg.payloadHeader != "" {
-		set(cfg.payloadHeader, base64.RawURLEncoding.EncodeToString(c.Raw()))
+		add(cfg.payloadHeader, base64.RawURLEncoding.EncodeToString(c.Raw()))
 	}
 	for _, ch := range cfg.claimHeaders {
 		if ch.json {
 			if raw, ok := c.JSON(ch.claim); ok {
-				set(ch.header, string(raw))
+				add(ch.header, string(raw))
 			}
 			continue
 		}
-		set(ch.header, strings.Join(c.Strings(ch.claim), ch.separator))
+		add(ch.header, strings.Join(c.Strings(ch.claim), ch.separator))
 	}
-	if !cfg.forward && s.source != nil {
-		s.removeToken()
-	}
+	return out
 }
 
 // removeToken takes the token out of the request, for upstreams that must not see it.
@@ -55,11 +69,11 @@ func (s *stream) removeToken() {
 	case src.header != "":
 		_ = h.RemoveHeader(abi.MapHTTPRequestHeaders, src.header)
 	case src.query != "":
-		if path, err := h.Header(abi.MapHTTPRequestHeaders, ":path"); err == nil {
+		if path, ok := s.header(":path"); ok {
 			_ = h.ReplaceHeader(abi.MapHTTPRequestHeaders, ":path", withoutQueryParam(path, src.query))
 		}
 	case src.cookie != "":
-		if v, err := h.Header(abi.MapHTTPRequestHeaders, "cookie"); err == nil {
+		if v, ok := s.header("cookie"); ok {
 			if rest := withoutCookie(v, src.cookie); rest != "" {
 				_ = h.ReplaceHeader(abi.MapHTTPRequestHeaders, "cookie", rest)
 			} else {

@@ -30,6 +30,9 @@ type stream struct {
 	token     string
 	source    *tokenSource
 	requestID string
+	// headers is the request as it arrived, read with one host call (each single-header read
+	// costs a host call that re-enters the guest to allocate).
+	headers []abi.Header
 
 	// While paused: when to give up, the key state waited on, and whether the wait is an
 	// unknown-kid refetch (a second unknown kid then fails instead of fetching again).
@@ -48,15 +51,23 @@ func (s *stream) OnRequestHeaders(int, bool) abi.Action {
 		return abi.ActionPause
 	}
 	cfg := p.cfg
+	headers, err := h.Headers(abi.MapHTTPRequestHeaders)
+	if err != nil {
+		s.deny(400, "", "unreadable_headers")
+		return abi.ActionPause
+	}
+	s.headers = headers
 	// Strip first, on every path, so a client can never supply its own identity headers.
 	for _, name := range cfg.injected {
-		_ = h.RemoveHeader(abi.MapHTTPRequestHeaders, name)
+		if s.has(name) {
+			_ = h.RemoveHeader(abi.MapHTTPRequestHeaders, name)
+		}
 	}
-	s.requestID, _ = h.Header(abi.MapHTTPRequestHeaders, "x-request-id")
-	method, _ := h.Header(abi.MapHTTPRequestHeaders, ":method")
-	rawPath, _ := h.Header(abi.MapHTTPRequestHeaders, ":path")
+	s.requestID, _ = s.header("x-request-id")
+	method, _ := s.header(":method")
+	rawPath, _ := s.header(":path")
 
-	if cfg.corsBypass && method == "OPTIONS" && s.hasHeader("origin") && s.hasHeader("access-control-request-method") {
+	if cfg.corsBypass && method == "OPTIONS" && s.has("origin") && s.has("access-control-request-method") {
 		p.count("gatewarden_cors_preflight_bypassed")
 		return abi.ActionContinue
 	}
@@ -156,6 +167,14 @@ func (s *stream) decide(now time.Time) outcome {
 // verify checks the token against the rule's providers (any one, or all with all_of), cache
 // first. A non-nil keyState means "wait for this provider's keys".
 func (s *stream) verify(now time.Time) (*jwt.Token, *keyState, error) {
+	if !s.rule.allOf {
+		// The hot path: a token one of the rule's providers verified before.
+		for _, prov := range s.rule.providers {
+			if tok := s.cached(prov, now); tok != nil {
+				return tok, nil, nil
+			}
+		}
+	}
 	var candidates []*provider
 	if iss, ok := peekIssuer(s.token); ok {
 		for _, prov := range s.rule.providers {
@@ -199,15 +218,28 @@ func (s *stream) verify(now time.Time) (*jwt.Token, *keyState, error) {
 	return nil, nil, lastErr
 }
 
+// cached returns the token if prov's verified-token cache has it, counting hits and misses.
+func (s *stream) cached(prov *provider, now time.Time) *jwt.Token {
+	p := s.plugin
+	c := p.keys[prov].cache
+	if c == nil {
+		return nil
+	}
+	if tok, ok := c.Get(s.token, now); ok {
+		p.count("gatewarden_cache_hit")
+		return tok
+	}
+	p.count("gatewarden_cache_miss")
+	return nil
+}
+
 func (s *stream) verifyWith(prov *provider, now time.Time) (*jwt.Token, *keyState, error) {
 	p := s.plugin
 	ks := p.keys[prov]
-	if c := ks.cache; c != nil {
-		if tok, ok := c.Get(s.token, now); ok {
-			p.count("gatewarden_cache_hit")
+	if s.rule.allOf {
+		if tok := s.cached(prov, now); tok != nil {
 			return tok, nil, nil
 		}
-		p.count("gatewarden_cache_miss")
 	}
 	keys := ks.current(now)
 	if keys == nil && prov.remote() {
@@ -245,9 +277,19 @@ func (s *stream) verifyWith(prov *provider, now time.Time) (*jwt.Token, *keyStat
 	return tok, nil, nil
 }
 
-func (s *stream) hasHeader(name string) bool {
-	_, err := s.plugin.host.Header(abi.MapHTTPRequestHeaders, name)
-	return err == nil
+// header returns the first value of name (lower case) in the request as it arrived.
+func (s *stream) header(name string) (string, bool) {
+	for _, h := range s.headers {
+		if h.Key == name {
+			return h.Value, true
+		}
+	}
+	return "", false
+}
+
+func (s *stream) has(name string) bool {
+	_, ok := s.header(name)
+	return ok
 }
 
 // deny answers the request and counts the reason. Reasons are fixed identifiers, never token

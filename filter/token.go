@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/gatewarden/gatewarden/filter/abi"
 	"github.com/tidwall/gjson"
 )
 
@@ -19,7 +18,6 @@ var errMalformedCredentials = errors.New("malformed credentials")
 // findToken looks through the configured sources in order. It returns "" without error when no
 // source carries a token, and errMultipleTokens when two carry different ones.
 func (s *stream) findToken(rawPath string) (string, *tokenSource, error) {
-	h := s.plugin.host
 	var token string
 	var from *tokenSource
 	for i := range s.plugin.cfg.sources {
@@ -28,8 +26,8 @@ func (s *stream) findToken(rawPath string) (string, *tokenSource, error) {
 		var found bool
 		switch {
 		case src.header != "":
-			v, err := h.Header(abi.MapHTTPRequestHeaders, src.header)
-			if err != nil {
+			v, ok := s.header(src.header)
+			if !ok {
 				continue
 			}
 			t, found = stripPrefix(v, src.prefix)
@@ -39,8 +37,8 @@ func (s *stream) findToken(rawPath string) (string, *tokenSource, error) {
 		case src.query != "":
 			t, found = queryParam(rawPath, src.query)
 		case src.cookie != "":
-			v, err := h.Header(abi.MapHTTPRequestHeaders, "cookie")
-			if err != nil {
+			v, ok := s.header("cookie")
+			if !ok {
 				continue
 			}
 			t, found = cookieValue(v, src.cookie)

@@ -130,6 +130,10 @@ type Header struct {
 type Token struct {
 	Header Header
 	Claims *Claims
+	// Memo is for the caller: data it derives from the verified token once (a filter's
+	// identity headers, say). It travels with the token through the Cache; this package never
+	// reads it.
+	Memo any
 }
 
 // Verify parses token (JWS compact serialization), selects the key by kid and

@@ -49,34 +49,6 @@ func proxyOnRequestHeaders(contextID, numHeaders uint32, endOfStream bool) uint3
 	return uint32(theVM().OnRequestHeaders(contextID, int(numHeaders), endOfStream))
 }
 
-//go:wasmexport proxy_on_request_body
-func proxyOnRequestBody(contextID, bodySize uint32, endOfStream bool) uint32 {
-	return uint32(theVM().OnRequestBody(contextID, int(bodySize), endOfStream))
-}
-
-//go:wasmexport proxy_on_request_trailers
-func proxyOnRequestTrailers(contextID, numTrailers uint32) uint32 {
-	return uint32(theVM().OnRequestTrailers(contextID, int(numTrailers)))
-}
-
-//go:wasmexport proxy_on_response_headers
-func proxyOnResponseHeaders(contextID, numHeaders uint32, endOfStream bool) uint32 {
-	return uint32(theVM().OnResponseHeaders(contextID, int(numHeaders), endOfStream))
-}
-
-//go:wasmexport proxy_on_response_body
-func proxyOnResponseBody(contextID, bodySize uint32, endOfStream bool) uint32 {
-	return uint32(theVM().OnResponseBody(contextID, int(bodySize), endOfStream))
-}
-
-//go:wasmexport proxy_on_response_trailers
-func proxyOnResponseTrailers(contextID, numTrailers uint32) uint32 {
-	return uint32(theVM().OnResponseTrailers(contextID, int(numTrailers)))
-}
-
-//go:wasmexport proxy_on_log
-func proxyOnLog(contextID uint32) { theVM().OnLog(contextID) }
-
 //go:wasmexport proxy_on_done
 func proxyOnDone(contextID uint32) bool { return theVM().OnDone(contextID) }
 
