@@ -8,7 +8,7 @@ BIN       := $(BUILD)/gatewarden
 GOFILES   := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null)
 FUZZTIME  ?= 30s
 
-.PHONY: all build wasm run test e2e bench fuzz lint fmt check oci clean
+.PHONY: all build wasm run test e2e bench bench-go fuzz lint fmt check oci clean
 
 all: build wasm
 
@@ -43,8 +43,15 @@ test: wasm
 e2e: build wasm
 	GATEWARDEN_WASM=$(CURDIR)/$(WASM) $(GO) test -tags e2e -count=1 -timeout 40m -v ./e2e/...
 
-## bench: benchmarks (not part of test or CI).
-bench: wasm
+## bench: side-by-side benchmarks of Envoy, Envoy + jwt_authn, Envoy + our filter, a bare Go
+## proxy and `gatewarden serve` (issue 8) -> docs/BENCHMARKS.md and docs/bench.png; about 9
+## minutes; needs wrk (apt-get install -y wrk). BENCHFLAGS goes to bench/cmd/benchrun.
+## Not part of test or CI.
+bench: wasm build
+	bench/run.sh $(BENCHFLAGS)
+
+## bench-go: the Go micro-benchmarks of jwt, host and filter.
+bench-go: wasm
 	$(GO) test -run='^$$' -bench=. -benchmem ./jwt/ ./host/ ./filter/...
 
 ## fuzz: run every fuzz target for FUZZTIME each.
@@ -69,3 +76,9 @@ check: lint
 
 clean:
 	rm -rf $(BUILD)
+
+## oci: push build/gatewarden.wasm to a registry as an Istio-compatible image:
+##   make oci REF=127.0.0.1:5000/gatewarden:dev [OCIFLAGS=--artifact]
+oci: build wasm
+	@test -n "$(REF)" || (echo "usage: make oci REF=REGISTRY/REPO:TAG [OCIFLAGS=--artifact]"; exit 2)
+	$(BIN) oci push $(OCIFLAGS) $(WASM) $(REF)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gatewarden/gatewarden/host"
 	"github.com/gatewarden/gatewarden/oci"
@@ -45,7 +46,15 @@ func (g *Gateway) loadPlugin(ctx context.Context, cfg *Config, pc Plugin) (*load
 			}
 		}
 	}
+	var limits host.Limits
+	if pc.MaxCallbackTime != nil {
+		limits.MaxCallbackTime = time.Duration(*pc.MaxCallbackTime)
+		if limits.MaxCallbackTime == 0 {
+			limits.MaxCallbackTime = -1 // the host's "off"
+		}
+	}
 	p, err := g.rt.LoadPlugin(ctx, host.PluginConfig{
+		Limits:          limits,
 		Name:            pc.Name,
 		RootID:          pc.RootID,
 		VMID:            pc.VMID,
