@@ -19,7 +19,7 @@ envoy="$(e2e/peers/install-envoy.sh | tail -n1)"
 
 make -s wasm
 mkdir -p build/bench/bin
-for p in backend proxy benchrun; do
+for p in backend proxy benchrun filterbench; do
   "$GO" build -trimpath -o "build/bench/bin/$p" "./bench/cmd/$p"
 done
 # Use `gatewarden serve` too once the CLI has it (benchrun detects the command).

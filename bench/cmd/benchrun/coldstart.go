@@ -25,12 +25,12 @@ type coldRow struct {
 }
 
 type perVMRow struct {
-	Host     string
-	N        int
-	RSS1KB   int64
-	RSSNKB   int64
-	PerVMKB  float64
-	Note     string
+	Host    string
+	N       int
+	RSS1KB  int64
+	RSSNKB  int64
+	PerVMKB float64
+	Note    string
 }
 
 func median(xs []time.Duration) time.Duration {
@@ -142,7 +142,7 @@ func coldStart(opt *options, backendURL string, bePort int, jwks []byte) []coldR
 		}
 		rows = append(rows,
 			coldRow{"Go host process, 2 VMs, " + c.name + ": exec -> listening", ms(median(rs)), "bench/cmd/proxy, remote jwks_uri"},
-			coldRow{"  first authorized request answered 200 (JWKS fetched through the callout)", ms(median(fs)), "RS256 token; retried until 200"},
+			coldRow{"  then first authorized request answered 200 (keys fetched by the filter at start through the callout)", ms(median(fs)), "RS256 token; retried until 200"},
 			coldRow{"  second request (cache hit)", ms(median(ss)), ""},
 		)
 	}
@@ -185,7 +185,7 @@ func coldStart(opt *options, backendURL string, bePort int, jwks []byte) []coldR
 			continue
 		}
 		rows = append(rows,
-			coldRow{e.name + ", 2 workers: exec -> admin /ready LIVE and listener answering", ms(median(rs)), ""},
+			coldRow{e.name + ", 2 workers: exec -> admin /ready LIVE and a first (tokenless) request answered", ms(median(rs)), "Envoy holds requests until the Wasm VMs are up"},
 			coldRow{"  first authorized request answered 200", ms(median(fs)), fmt.Sprintf("median of %d; retried until 200", len(fs))},
 			coldRow{"  second request", ms(median(ss)), ""},
 		)

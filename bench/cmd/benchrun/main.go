@@ -50,12 +50,12 @@ type options struct {
 
 // config is one proxy configuration of the matrix.
 type config struct {
-	ID     string // stable id, also used by -only
-	Label  string
-	Group  string // envoy | go | base
-	Sets   string // "all" or "one": one = only the first token set (no JWT work)
-	Cmd    string // how it was started, for the report
-	start  func() (*proc, string, error)
+	ID    string // stable id, also used by -only
+	Label string
+	Group string // envoy | go | base
+	Sets  string // "all" or "one": one = only the first token set (no JWT work)
+	Cmd   string // how it was started, for the report
+	start func() (*proc, string, error)
 }
 
 type runResult struct {
@@ -80,16 +80,16 @@ type configResult struct {
 }
 
 type results struct {
-	Started   time.Time
-	Elapsed   time.Duration
-	Machine   map[string]string
-	Options   map[string]string
-	WrkCmd    string
-	Sets      []tokenSet
-	Configs   []*configResult
-	Cold      []coldRow
-	PerVM     []perVMRow
-	ModuleKB  float64
+	Started  time.Time
+	Elapsed  time.Duration
+	Machine  map[string]string
+	Options  map[string]string
+	WrkCmd   string
+	Sets     []tokenSet
+	Configs  []*configResult
+	Cold     []coldRow
+	PerVM    []perVMRow
+	ModuleKB float64
 }
 
 func main() {

@@ -17,11 +17,11 @@ import (
 // lowering the rate (no coordinated omission).
 
 type openResult struct {
-	Rate     float64 // requested
-	Achieved float64 // completed per second
-	Sent     int
-	Status   map[int]int
-	Errors   int
+	Rate                     float64 // requested
+	Achieved                 float64 // completed per second
+	Sent                     int
+	Status                   map[int]int
+	Errors                   int
 	P50, P90, P99, P999, Max time.Duration
 }
 

@@ -22,6 +22,7 @@ type proc struct {
 	cmd     *exec.Cmd
 	started time.Time
 	lines   chan string // stdout lines
+	seen    []string    // lines already read by waitLine
 	logf    *os.File
 }
 
@@ -61,6 +62,11 @@ func startProc(name, logPath string, env []string, argv ...string) (*proc, error
 
 // waitLine returns the rest of the first stdout line starting with prefix.
 func (p *proc) waitLine(prefix string, timeout time.Duration) (string, error) {
+	for _, l := range p.seen {
+		if rest, ok := strings.CutPrefix(l, prefix); ok {
+			return strings.TrimSpace(rest), nil
+		}
+	}
 	deadline := time.After(timeout)
 	for {
 		select {
@@ -68,6 +74,7 @@ func (p *proc) waitLine(prefix string, timeout time.Duration) (string, error) {
 			if !ok {
 				return "", fmt.Errorf("%s exited before printing %q; see %s", p.name, prefix, p.logf.Name())
 			}
+			p.seen = append(p.seen, l)
 			if rest, ok := strings.CutPrefix(l, prefix); ok {
 				return strings.TrimSpace(rest), nil
 			}

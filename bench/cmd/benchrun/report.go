@@ -154,6 +154,7 @@ func renderSection(opt *options, res *results) string {
 			cmd = strings.TrimPrefix(cmd, opt.repo+"/")
 		}
 		cmd = strings.ReplaceAll(cmd, opt.repo+"/", "")
+		cmd = strings.ReplaceAll(cmd, "envoy-ID.json", "envoy-"+c.ID+".json")
 		note := ""
 		if c.Err != "" {
 			note = " (failed: " + c.Err + ")"

@@ -24,12 +24,12 @@ const (
 )
 
 type tokenSet struct {
-	Name    string // short id used in tables
-	Desc    string
-	File    string
-	Count   int
-	Valid   bool // expected answer: 200 (true) or 401
-	Alg     string
+	Name     string // short id used in tables
+	Desc     string
+	File     string
+	Count    int
+	Valid    bool // expected answer: 200 (true) or 401
+	Alg      string
 	Distinct bool
 }
 
@@ -124,17 +124,17 @@ func tokenSets(dir string, distinct int) ([]tokenSet, []byte, error) {
 func benchClaims(now time.Time, i int) []byte {
 	c := map[string]any{
 		"exp": now.Add(24 * time.Hour).Unix(), "iat": now.Unix(), "auth_time": now.Unix(),
-		"jti":  fmt.Sprintf("onrtac:%08d-6b1c-4c3e-9a57-bench", i),
-		"iss":  benchIssuer,
-		"aud":  []string{benchAudience, "account"},
-		"sub":  fmt.Sprintf("5b0d9f3e-1c2a-4e55-8f00-%012d", i),
-		"typ":  "Bearer",
-		"azp":  "bench-app",
-		"sid":  fmt.Sprintf("3f0c2c55-%08d", i),
-		"acr":  "1",
-		"allowed-origins": []string{"https://app.bench.gatewarden.test"},
-		"realm_access":    map[string]any{"roles": []string{"offline_access", "uma_authorization", "user", "default-roles-bench"}},
-		"resource_access": map[string]any{"account": map[string]any{"roles": []string{"manage-account", "manage-account-links", "view-profile"}}},
+		"jti":                fmt.Sprintf("onrtac:%08d-6b1c-4c3e-9a57-bench", i),
+		"iss":                benchIssuer,
+		"aud":                []string{benchAudience, "account"},
+		"sub":                fmt.Sprintf("5b0d9f3e-1c2a-4e55-8f00-%012d", i),
+		"typ":                "Bearer",
+		"azp":                "bench-app",
+		"sid":                fmt.Sprintf("3f0c2c55-%08d", i),
+		"acr":                "1",
+		"allowed-origins":    []string{"https://app.bench.gatewarden.test"},
+		"realm_access":       map[string]any{"roles": []string{"offline_access", "uma_authorization", "user", "default-roles-bench"}},
+		"resource_access":    map[string]any{"account": map[string]any{"roles": []string{"manage-account", "manage-account-links", "view-profile"}}},
 		"scope":              "openid profile email",
 		"email_verified":     true,
 		"name":               "Bench User",

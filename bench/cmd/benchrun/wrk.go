@@ -11,19 +11,19 @@ import (
 
 // wrkResult is what bench/tokens.lua's done() prints.
 type wrkResult struct {
-	Requests   int64   `json:"requests"`
-	DurationUS int64   `json:"duration_us"`
-	Bytes      int64   `json:"bytes"`
-	ErrConnect int64   `json:"err_connect"`
-	ErrRead    int64   `json:"err_read"`
-	ErrWrite   int64   `json:"err_write"`
-	ErrStatus  int64   `json:"err_status"` // non-2xx/3xx answers
-	ErrTimeout int64   `json:"err_timeout"`
-	P50US      int64   `json:"p50_us"`
-	P90US      int64   `json:"p90_us"`
-	P99US      int64   `json:"p99_us"`
-	MaxUS      int64   `json:"max_us"`
-	MeanUS     float64 `json:"mean_us"`
+	Requests   int64         `json:"requests"`
+	DurationUS int64         `json:"duration_us"`
+	Bytes      int64         `json:"bytes"`
+	ErrConnect int64         `json:"err_connect"`
+	ErrRead    int64         `json:"err_read"`
+	ErrWrite   int64         `json:"err_write"`
+	ErrStatus  int64         `json:"err_status"` // non-2xx/3xx answers
+	ErrTimeout int64         `json:"err_timeout"`
+	P50US      int64         `json:"p50_us"`
+	P90US      int64         `json:"p90_us"`
+	P99US      int64         `json:"p99_us"`
+	MaxUS      int64         `json:"max_us"`
+	MeanUS     float64       `json:"mean_us"`
 	CPU        time.Duration // wrk's own CPU time (rusage)
 }
 

@@ -165,7 +165,7 @@ func (l *listener) Before(context.Context, api.Module, api.FunctionDefinition, [
 }
 
 func (l *listener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) { l.pop() }
-func (l *listener) Abort(context.Context, api.Module, api.FunctionDefinition, error)   { l.pop() }
+func (l *listener) Abort(context.Context, api.Module, api.FunctionDefinition, error)    { l.pop() }
 
 func (l *listener) pop() {
 	p := l.p

@@ -14,8 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // only served on the -pprof listener
 	"net/http/httputil"
+	_ "net/http/pprof" // only served on the -pprof listener
 	"net/url"
 	"os"
 	"os/signal"
