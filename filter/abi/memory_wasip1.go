@@ -5,8 +5,15 @@ package abi
 import "unsafe"
 
 // pinned holds the buffers the host allocated through proxy_on_memory_allocate until the guest
-// takes them after the host call returns; without it the GC could free them in between.
-var pinned = map[uint32][]byte{}
+// takes them after the host call returns; without it the GC could free them in between. A host
+// call allocates at most once, so this is a short list, not a map (map inserts and deletes are
+// slow in wasm).
+var pinned []pin
+
+type pin struct {
+	ptr uint32
+	buf []byte
+}
 
 //go:wasmexport proxy_on_memory_allocate
 func proxyOnMemoryAllocate(size uint32) uint32 {
@@ -16,7 +23,7 @@ func proxyOnMemoryAllocate(size uint32) uint32 {
 	}
 	buf := make([]byte, n)
 	p := uint32(uintptr(unsafe.Pointer(&buf[0])))
-	pinned[p] = buf
+	pinned = append(pinned, pin{ptr: p, buf: buf})
 	return p
 }
 
@@ -26,13 +33,19 @@ func take(p, n uint32) ([]byte, error) {
 	if p == 0 && n == 0 {
 		return nil, nil
 	}
-	buf, ok := pinned[p]
-	if !ok {
-		return nil, StatusInvalidMemoryAccess.Err()
+	for i := len(pinned) - 1; i >= 0; i-- {
+		if pinned[i].ptr != p {
+			continue
+		}
+		buf := pinned[i].buf
+		last := len(pinned) - 1
+		pinned[i] = pinned[last]
+		pinned[last] = pin{}
+		pinned = pinned[:last]
+		if n > uint32(len(buf)) {
+			return nil, StatusInvalidMemoryAccess.Err()
+		}
+		return buf[:n:n], nil
 	}
-	delete(pinned, p)
-	if n > uint32(len(buf)) {
-		return nil, StatusInvalidMemoryAccess.Err()
-	}
-	return buf[:n:n], nil
+	return nil, StatusInvalidMemoryAccess.Err()
 }

@@ -9,8 +9,15 @@ type VM struct {
 	host    Host
 	newRoot func(contextID uint32, host Host) RootContext
 	roots   map[uint32]RootContext
-	streams map[uint32]HTTPContext
-	parents map[uint32]uint32 // stream context id -> its root context id
+	streams map[uint32]stream
+}
+
+// stream is a live HTTP context and the root context it belongs to. One map of these (not one
+// map per attribute) keeps a request to one insert and one delete: map deletes are a visible
+// share of a cache-hit request in wasm.
+type stream struct {
+	ctx  HTTPContext
+	root uint32
 }
 
 // NewVM returns a VM that creates root contexts with newRoot and gives them host.
@@ -19,8 +26,7 @@ func NewVM(host Host, newRoot func(contextID uint32, host Host) RootContext) *VM
 		host:    host,
 		newRoot: newRoot,
 		roots:   map[uint32]RootContext{},
-		streams: map[uint32]HTTPContext{},
-		parents: map[uint32]uint32{},
+		streams: map[uint32]stream{},
 	}
 }
 
@@ -39,8 +45,7 @@ func (vm *VM) OnContextCreate(id, parent uint32) {
 		vm.host.Log(LogError, "proxy_on_context_create: unknown root context")
 		return
 	}
-	vm.streams[id] = root.NewHTTPContext(id)
-	vm.parents[id] = parent
+	vm.streams[id] = stream{ctx: root.NewHTTPContext(id), root: parent}
 }
 
 // OnVMStart implements proxy_on_vm_start.
@@ -74,8 +79,8 @@ func (vm *VM) OnTick(root uint32) {
 // OnHTTPCallResponse implements proxy_on_http_call_response. Hosts name the context that made
 // the call; a call made from a stream context is answered to that stream's root context.
 func (vm *VM) OnHTTPCallResponse(root, callID uint32, headers, body, trailers int) {
-	if parent, ok := vm.parents[root]; ok {
-		root = parent
+	if s, ok := vm.streams[root]; ok {
+		root = s.root
 	}
 	if r, ok := vm.roots[root]; ok {
 		r.OnHTTPCallResponse(callID, headers, body, trailers)
@@ -99,7 +104,7 @@ func (vm *VM) onStream(id uint32, call func(HTTPContext) Action) (a Action) {
 		return ActionContinue
 	}
 	defer vm.failStream(&a)
-	return call(s)
+	return call(s.ctx)
 }
 
 // OnRequestHeaders implements proxy_on_request_headers.
@@ -135,7 +140,7 @@ func (vm *VM) OnResponseTrailers(id uint32, n int) Action {
 // OnLog implements proxy_on_log.
 func (vm *VM) OnLog(id uint32) {
 	if s, ok := vm.streams[id]; ok {
-		s.OnLog()
+		s.ctx.OnLog()
 	}
 }
 
@@ -143,15 +148,17 @@ func (vm *VM) OnLog(id uint32) {
 // work is kept past the VM's end).
 func (vm *VM) OnDone(id uint32) bool {
 	if s, ok := vm.streams[id]; ok {
-		s.OnDone()
+		s.ctx.OnDone()
 	}
 	return true
 }
 
 // OnDelete implements proxy_on_delete: the context's state is dropped.
 func (vm *VM) OnDelete(id uint32) {
-	delete(vm.streams, id)
-	delete(vm.parents, id)
+	if _, ok := vm.streams[id]; ok {
+		delete(vm.streams, id)
+		return
+	}
 	delete(vm.roots, id)
 }
 
