@@ -120,3 +120,119 @@ func FuzzP256Field(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkP256Field times the pieces of one ES256 check on the fast path.
+func BenchmarkP256Field(b *testing.B) {
+	x, y := p256One, p256B
+	b.Run("mul", func(b *testing.B) {
+		for b.Loop() {
+			p256MulMont(&x, &x, &y)
+		}
+	})
+	b.Run("add", func(b *testing.B) {
+		for b.Loop() {
+			x = fadd(&x, &y)
+		}
+	})
+	b.Run("sub", func(b *testing.B) {
+		for b.Loop() {
+			x = fsub(&x, &y)
+		}
+	})
+	b.Run("addAffine", func(b *testing.B) {
+		g := p256G()
+		acc := jacPoint{g[0][1].x, g[0][1].y, p256One}
+		for b.Loop() {
+			acc.addAffine(&g[5][7])
+		}
+	})
+	b.Run("scalarMults", func(b *testing.B) {
+		g := p256G()
+		var k1, k2 fe
+		for i := range k1 {
+			k1[i], k2[i] = 0x9e3779b9*uint32(i+1), 0x7f4a7c15*uint32(i+3)
+		}
+		for b.Loop() {
+			var acc jacPoint
+			g.addScalarMult(&acc, &k1)
+			g.addScalarMult(&acc, &k2)
+		}
+	})
+}
+
+// TestP256SignedWindows checks the signed 5-bit window recoding on scalars whose
+// windows are all 15, 16, 17 or 31 (carry chains through every window), small
+// scalars, and values around n and 2^256, for G's table and a key's table,
+// against crypto/elliptic.
+func TestP256SignedWindows(t *testing.T) {
+	c := elliptic.P256()
+	n := c.Params().N
+	one := big.NewInt(1)
+	var ks []*big.Int
+	for _, pat := range [][2]int64{{5, 1}, {5, 15}, {5, 16}, {5, 17}, {5, 30}, {5, 31},
+		{7, 63}, {7, 64}, {7, 65}, {7, 127}, {7, 126}, {8, 128}, {8, 255}, {6, 32}, {6, 33}} {
+		bits, w := pat[0], pat[1]
+		k := new(big.Int)
+		for i := int64(0); i < 260/bits+1; i++ {
+			k.Lsh(k, uint(bits)).Or(k, big.NewInt(w))
+		}
+		mod := new(big.Int).Lsh(one, 256)
+		k.Mod(k, mod) // keep it below 2^256
+		ks = append(ks, k, new(big.Int).Mod(new(big.Int).Add(k, big.NewInt(w)), mod))
+	}
+	for i := int64(1); i <= 70; i++ {
+		ks = append(ks, big.NewInt(i))
+	}
+	ks = append(ks,
+		new(big.Int).Sub(n, one), new(big.Int).Add(n, one), new(big.Int).Sub(n, big.NewInt(17)),
+		new(big.Int).Sub(new(big.Int).Lsh(one, 256), one), new(big.Int).Lsh(one, 255),
+		new(big.Int).Sub(new(big.Int).Lsh(one, 255), one))
+	priv := keys(t).p256
+	q := newP256Verifier(&priv.PublicKey).q
+	type scalarMulter interface{ addScalarMult(*jacPoint, *fe) }
+	var qx, qy fe
+	pt, _ := priv.PublicKey.Bytes()
+	feFromBytes(&qx, pt[1:33])
+	feFromBytes(&qy, pt[33:])
+	mont8(&qx, &qx, &p256RRp, &p256P, p256P0)
+	mont8(&qy, &qy, &p256RRp, &p256P, p256P0)
+	tables := []struct {
+		name string
+		tab  scalarMulter
+		x, y *big.Int
+	}{
+		{"G", p256G(), c.Params().Gx, c.Params().Gy},
+		{"G comb7", p256GComb(), c.Params().Gx, c.Params().Gy},
+		{"Q", q, priv.X, priv.Y},
+	}
+	for _, bits := range []int{2, 3, 4, 6, 8} {
+		tables = append(tables, struct {
+			name string
+			tab  scalarMulter
+			x, y *big.Int
+		}{"Q comb" + string(rune('0'+bits)), newP256Comb(&qx, &qy, bits), priv.X, priv.Y})
+	}
+	for _, k := range ks {
+		k = new(big.Int).Set(k)
+		if k.BitLen() > 256 {
+			t.Fatalf("bad test scalar %x", k)
+		}
+		var kf fe
+		feFromBytes(&kf, k.FillBytes(make([]byte, 32)))
+		for _, tc := range tables {
+			var acc jacPoint
+			tc.tab.addScalarMult(&acc, &kf)
+			wx, wy := c.ScalarMult(tc.x, tc.y, k.Bytes()) //nolint:staticcheck // reference only
+			if new(big.Int).Mod(k, n).Sign() == 0 {
+				if !acc.isInf() {
+					t.Fatalf("%s: %x*P should be infinity", tc.name, k)
+				}
+				continue
+			}
+			x, y := jacToAffineBig(&acc)
+			if x.Cmp(wx) != 0 || y.Cmp(wy) != 0 {
+				t.Fatalf("%s: scalar mult by %x differs from crypto/elliptic", tc.name, k)
+			}
+		}
+	}
+}

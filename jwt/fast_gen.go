@@ -60,6 +60,117 @@ func montMul2048(z, x, y, n *limbs2048, n0inv uint32, t *[rsa2048Limbs + 1]uint3
 
 `)
 
+	// RSA-2048 Montgomery squaring, separated operand scanning: the 2016 products
+	// x[i]*x[j] for i < j once, doubled, plus the diagonal, then 64 reduction rows.
+	w(`// montSqr2048 sets z = x*x/2^2048 mod n (fully reduced) for x < n, like
+// montMul2048(z, x, x, ...), with about a quarter fewer 32x32 products: each
+// off-diagonal product is computed once and doubled. t is scratch; z may alias x.
+func montSqr2048(z, x, n *limbs2048, n0inv uint32, t *[2*rsa2048Limbs + 1]uint32) {
+	clear(t[:])
+	// Off-diagonal products: row i adds x[i]*x[i+1..63] at t[2i+1..i+63], two
+	// rows per pass (as in the reduction below: one load of t and x and one store
+	// per two products). At offset k from row i, row i adds x[i]*x[k] and row i+1
+	// adds x[i+1]*x[k-1] (from k = i+3). Positions above i+63 were not written by
+	// earlier passes, so the carries are stored, not added. Columns up to the next
+	// multiple of 8 go one at a time, then 8 at a time with constant offsets.
+	for i := 0; i < rsa2048Limbs-2; i += 2 {
+		x0, x1 := uint64(x[i]), uint64(x[i+1])
+		uv := uint64(t[2*i+1]) + x0*x1
+		t[2*i+1] = uint32(uv)
+		c1 := uv >> 32
+		xp := uint64(x[i+2])
+		uv = uint64(t[2*i+2]) + x0*xp + c1
+		t[2*i+2] = uint32(uv)
+		c1 = uv >> 32
+		var c2, xk uint64
+		k := i + 3
+		for ; k&7 != 0; k++ {
+			xk = uint64(x[k])
+			uv = uint64(t[i+k]) + x0*xk + c1
+			c1 = uv >> 32
+			uv = uv&0xffffffff + x1*xp + c2
+			c2 = uv >> 32
+			t[i+k] = uint32(uv)
+			xp = xk
+		}
+		for ; k < rsa2048Limbs; k += 8 {
+			tp := (*[8]uint32)(t[i+k : i+k+8])
+			xs := (*[8]uint32)(x[k : k+8])
+`)
+	for j := 0; j < 8; j++ {
+		w("\t\t\txk = uint64(xs[%d])\n", j)
+		w("\t\t\tuv = uint64(tp[%d]) + x0*xk + c1\n\t\t\tc1 = uv >> 32\n", j)
+		w("\t\t\tuv = uv&0xffffffff + x1*xp + c2\n\t\t\tc2 = uv >> 32\n\t\t\ttp[%d] = uint32(uv)\n\t\t\txp = xk\n", j)
+	}
+	w(`		}
+		uv = c1 + x1*xp + c2
+		t[i+rsa2048Limbs] = uint32(uv)
+		t[i+rsa2048Limbs+1] = uint32(uv >> 32)
+	}
+	{ // row 62 alone: x[62]*x[63] at t[125], carry to t[126]
+		uv := uint64(t[125]) + uint64(x[62])*uint64(x[63])
+		t[125] = uint32(uv)
+		t[126] = uint32(uv >> 32)
+	}
+	// Double and add the squares x[i]^2 at t[2i], t[2i+1]. x^2 < 2^4096: no carry out.
+	{
+		var c, uv, sq uint64
+`)
+	for i := 0; i < 64; i++ {
+		w("\t\tsq = uint64(x[%d]) * uint64(x[%d])\n", i, i)
+		w("\t\tuv = uint64(t[%d])<<1 + sq&0xffffffff + c\n\t\tt[%d] = uint32(uv)\n\t\tc = uv >> 32\n", 2*i, 2*i)
+		w("\t\tuv = uint64(t[%d])<<1 + sq>>32 + c\n\t\tt[%d] = uint32(uv)\n\t\tc = uv >> 32\n", 2*i+1, 2*i+1)
+	}
+	w(`	}
+	// Montgomery reduction, two rows per pass: row i adds q0*n at t[i..i+63] with
+	// q0 making t[i] zero, row i+1 adds q1*n one limb higher; q1 follows from
+	// column i+1 after row i, which is known after two columns. Fusing the rows
+	// halves the loads and stores of t (each memory access is bounds-checked in
+	// wasm). The carry out of column i+65 (at most 2) is kept in extra and added
+	// at column i+66 by the next pass, which is not yet written there.
+	var extra uint64
+	for i := 0; i < rsa2048Limbs; i += 2 {
+		tp := (*[rsa2048Limbs + 2]uint32)(t[i : i+rsa2048Limbs+2])
+		q0 := uint64(tp[0] * n0inv)
+		c1 := (uint64(tp[0]) + q0*uint64(n[0])) >> 32
+		uv := uint64(tp[1]) + q0*uint64(n[1]) + c1
+		c1 = uv >> 32
+		lo := uv & 0xffffffff
+		q1 := uint64(uint32(lo) * n0inv)
+		c2 := (lo + q1*uint64(n[0])) >> 32
+		np := uint64(n[1])
+		var nj uint64
+`)
+	for j := 2; j < 64; j++ {
+		w("\t\tnj = uint64(n[%d])\n", j)
+		w("\t\tuv = uint64(tp[%d]) + q0*nj + c1\n\t\tc1 = uv >> 32\n", j)
+		w("\t\tuv = uv&0xffffffff + q1*np + c2\n\t\tc2 = uv >> 32\n\t\ttp[%d] = uint32(uv)\n\t\tnp = nj\n", j)
+	}
+	w(`		uv = uint64(tp[rsa2048Limbs]) + c1 + extra
+		c1 = uv >> 32
+		uv = uv&0xffffffff + q1*np + c2
+		c2 = uv >> 32
+		tp[rsa2048Limbs] = uint32(uv)
+		uv = uint64(tp[rsa2048Limbs+1]) + c1 + c2
+		tp[rsa2048Limbs+1] = uint32(uv)
+		extra = uv >> 32
+	}
+	t[2*rsa2048Limbs] = uint32(extra)
+	// The result t[64..128] is < 2n: subtract n once if it is >= n.
+	r := t[rsa2048Limbs:]
+	if r[rsa2048Limbs] != 0 || !lessThan(r[:rsa2048Limbs], n[:]) {
+		var borrow uint64
+		for j := 0; j < rsa2048Limbs; j++ {
+			d := uint64(r[j]) - uint64(n[j]) - borrow
+			r[j] = uint32(d)
+			borrow = (d >> 32) & 1
+		}
+	}
+	copy(z[:], r[:rsa2048Limbs])
+}
+
+`)
+
 	// P-256 field Montgomery multiplication with the prime's limbs as constants.
 	p := [8]uint64{0xffffffff, 0xffffffff, 0xffffffff, 0, 0, 0, 1, 0xffffffff}
 	w(`// p256MulMont sets z = x*y/2^256 mod p for x, y < p: mont8 with the P-256 prime

@@ -10,9 +10,9 @@ import (
 // ES256 verification on P-256 with 32-bit limbs and precomputed tables, for wasm.
 // Go's crypto/ecdsa uses 64-bit limbs (bits.Mul64, emulated in wasm); here field
 // and scalar arithmetic are Montgomery multiplications on 8 x 32-bit limbs (mont8)
-// and u1*G + u2*Q is computed from per-point comb tables: 64 windows of 4 bits,
-// each with the 15 non-zero multiples j*16^i*P in affine form, so a scalar
-// multiplication is at most 64 mixed additions and no doublings. G's table is built
+// and u1*G + u2*Q is computed from per-point comb tables: 52 windows of 5 bits
+// with signed digits, each window with the 16 multiples j*32^i*P in affine form,
+// so a scalar multiplication is at most 52 mixed additions and no doublings. G's table is built
 // once; Q's when the key is parsed. Formulas: the Explicit-Formulas Database
 // (dbl-2001-b for a=-3, add-2007-bl, madd-2007-bl). The result must equal
 // crypto/ecdsa's; differential tests and fuzzing compare them.
@@ -378,67 +378,187 @@ func (p *jacPoint) addAffine(q *affPoint) {
 	p.x, p.y, p.z = x3, y3, z3
 }
 
-// p256Table holds j*16^i*P for i in 0..63, j in 1..15, affine.
-type p256Table [64][15]affPoint
+// Comb table shape: p256Windows windows of p256WindowBits bits with signed digits
+// in [-16, 16], so each window stores only the multiples 1..16 (a negative digit
+// adds the negated point, (x, -y), for free). 52 windows of 5 bits cover 260 bits:
+// a 256-bit scalar plus the carry the signed recoding can push out of the top.
+const (
+	p256WindowBits = 5
+	p256Windows    = 52
+	p256Entries    = 1 << (p256WindowBits - 1) // 16
+)
 
-// newP256Table builds the comb table of the affine point (x, y) (Montgomery form).
+// p256Table holds j*32^i*P for i in 0..51, j in 1..16, affine.
+type p256Table [p256Windows][p256Entries]affPoint
+
+// newP256Table builds the 5-bit comb table of the affine point (x, y)
+// (Montgomery form).
 func newP256Table(x, y *fe) *p256Table {
-	var jac [64][15]jacPoint
-	base := jacPoint{*x, *y, p256One}
-	for i := 0; i < 64; i++ {
-		jac[i][0] = base
-		for j := 1; j < 15; j++ {
-			jac[i][j] = jac[i][j-1]
-			jac[i][j].add(&base)
-		}
-		for k := 0; k < 4; k++ {
-			base.double()
-		}
-	}
-	// Batch normalisation (Montgomery's trick): one inversion for all 960 points.
-	// No entry is infinity: j*16^i < n for all i, j, and the group has prime order n.
-	var prefix [64 * 15]fe
-	acc := p256One
-	for k := 0; k < 64*15; k++ {
-		prefix[k] = acc
-		acc = fmul(&acc, &jac[k/15][k%15].z)
-	}
-	inv := finv(&acc)
+	c := newP256Comb(x, y, p256WindowBits)
 	t := new(p256Table)
-	for k := 64*15 - 1; k >= 0; k-- {
-		pt := &jac[k/15][k%15]
-		zinv := fmul(&inv, &prefix[k])
-		inv = fmul(&inv, &pt.z)
-		z2 := fmul(&zinv, &zinv)
-		z3 := fmul(&z2, &zinv)
-		t[k/15][k%15] = affPoint{fmul(&pt.x, &z2), fmul(&pt.y, &z3)}
+	for i := range t {
+		copy(t[i][:], c.pts[i*p256Entries:(i+1)*p256Entries])
 	}
 	return t
 }
 
+// p256Comb is a signed-digit comb table with windows of any width from 2 to 8
+// bits: pts[i*entries+j-1] = j*2^(bits*i)*P for j in 1..entries = 2^(bits-1), over
+// enough windows for a 256-bit scalar plus the recoding carry. G uses 7-bit
+// windows (37 windows x 64 points, 152 KB, built once per VM) so that u1*G takes
+// at most 37 mixed additions; keys use the 5-bit p256Table (53 KB each).
+type p256Comb struct {
+	bits, windows, entries int
+	pts                    []affPoint
+}
+
+// newP256Comb builds the comb table of the affine point (x, y) (Montgomery form).
+func newP256Comb(x, y *fe, bits int) *p256Comb {
+	windows := (257 + bits - 1) / bits
+	entries := 1 << (bits - 1)
+	total := windows * entries
+	jac := make([]jacPoint, total)
+	base := jacPoint{*x, *y, p256One}
+	for i := 0; i < windows; i++ {
+		row := jac[i*entries : (i+1)*entries]
+		row[0] = base
+		for j := 1; j < entries; j++ {
+			row[j] = row[j-1]
+			row[j].add(&base)
+		}
+		for k := 0; k < bits; k++ {
+			base.double()
+		}
+	}
+	// Batch normalisation (Montgomery's trick): one inversion for all points.
+	// No entry is infinity: the group has prime order n > 2^8 and n does not
+	// divide j*2^(bits*i) for j <= 2^(bits-1).
+	prefix := make([]fe, total)
+	acc := p256One
+	for k := 0; k < total; k++ {
+		prefix[k] = acc
+		acc = fmul(&acc, &jac[k].z)
+	}
+	inv := finv(&acc)
+	c := &p256Comb{bits: bits, windows: windows, entries: entries, pts: make([]affPoint, total)}
+	for k := total - 1; k >= 0; k-- {
+		pt := &jac[k]
+		zinv := fmul(&inv, &prefix[k])
+		inv = fmul(&inv, &pt.z)
+		z2 := fmul(&zinv, &zinv)
+		z3 := fmul(&z2, &zinv)
+		c.pts[k] = affPoint{fmul(&pt.x, &z2), fmul(&pt.y, &z3)}
+	}
+	return c
+}
+
+// addScalarMult adds k*P to acc; k is little-endian limbs (< 2^256). Digits are
+// read and recoded as in p256Table.addScalarMult.
+func (c *p256Comb) addScalarMult(acc *jacPoint, k *fe) {
+	bits := uint(c.bits)
+	full := uint32(1) << bits
+	var carry uint32
+	for i := 0; i < c.windows; i++ {
+		bit := bits * uint(i)
+		limb, off := bit/32, bit%32
+		var d uint32
+		if limb < 8 {
+			d = k[limb] >> off
+			if off > 32-bits && limb < 7 {
+				d |= k[limb+1] << (32 - off)
+			}
+		}
+		d = d&(full-1) + carry
+		carry = 0
+		row := c.pts[i*c.entries : (i+1)*c.entries]
+		if d > uint32(c.entries) {
+			carry = 1
+			if d < full {
+				q := &row[full-d-1]
+				neg := affPoint{q.x, fsub(&feZero, &q.y)}
+				acc.addAffine(&neg)
+			}
+		} else if d != 0 {
+			acc.addAffine(&row[d-1])
+		}
+	}
+	// bits*(windows-1) >= 257-bits, so the top window holds at most bits-1 bits of
+	// k plus a carry, which is <= entries: no carry out.
+}
+
+// p256GCombBits is the window width of G's wide comb table.
+const p256GCombBits = 7
+
+var (
+	p256GCombOnce sync.Once
+	p256GCombTab  *p256Comb
+)
+
+// p256GComb returns G's 7-bit comb table, built on first use.
+func p256GComb() *p256Comb {
+	p256GCombOnce.Do(func() {
+		gx, gy := p256GMont()
+		p256GCombTab = newP256Comb(&gx, &gy, p256GCombBits)
+	})
+	return p256GCombTab
+}
+
+// p256GMont returns G's affine coordinates in Montgomery form.
+func p256GMont() (fe, fe) {
+	params := elliptic.P256().Params()
+	var gx, gy fe
+	feFromBytes(&gx, params.Gx.FillBytes(make([]byte, 32)))
+	feFromBytes(&gy, params.Gy.FillBytes(make([]byte, 32)))
+	mont8(&gx, &gx, &p256RRp, &p256P, p256P0)
+	mont8(&gy, &gy, &p256RRp, &p256P, p256P0)
+	return gx, gy
+}
+
 // addScalarMult adds k*P to acc using P's table; k is little-endian limbs (< 2^256).
+// Windows are read as 5-bit digits d in [0, 31] plus the carry from below; d > 16
+// becomes d-32 with a carry of 1 into the next window.
 func (t *p256Table) addScalarMult(acc *jacPoint, k *fe) {
-	for i := 0; i < 64; i++ {
-		d := k[i/8] >> (4 * (uint(i) % 8)) & 15
-		if d != 0 {
+	var carry uint32
+	for i := 0; i < p256Windows; i++ {
+		bit := uint(p256WindowBits * i)
+		limb, off := bit/32, bit%32
+		var d uint32
+		if limb < 8 {
+			d = k[limb] >> off
+			if off > 32-p256WindowBits && limb < 7 {
+				d |= k[limb+1] << (32 - off)
+			}
+		}
+		d = d&(1<<p256WindowBits-1) + carry
+		carry = 0
+		if d > p256Entries {
+			// Digit d-32 (in [-15, 0]; d = 32 only with a carry in): add
+			// -(32-d)*P and carry 1.
+			carry = 1
+			if d < 1<<p256WindowBits {
+				q := &t[i][(1<<p256WindowBits)-d-1]
+				neg := affPoint{q.x, fsub(&feZero, &q.y)}
+				acc.addAffine(&neg)
+			}
+		} else if d != 0 {
 			acc.addAffine(&t[i][d-1])
 		}
 	}
+	// The top window holds at most bit 255 plus a carry: d <= 2, no carry out.
 }
+
+var feZero fe
 
 var (
 	p256GOnce  sync.Once
 	p256GTable *p256Table
 )
 
+// p256G returns G's 5-bit table, the same shape as a key's. Verification uses
+// p256GComb; tests and benchmarks use this one to check and time p256Table.
 func p256G() *p256Table {
 	p256GOnce.Do(func() {
-		params := elliptic.P256().Params()
-		var gx, gy fe
-		feFromBytes(&gx, params.Gx.FillBytes(make([]byte, 32)))
-		feFromBytes(&gy, params.Gy.FillBytes(make([]byte, 32)))
-		mont8(&gx, &gx, &p256RRp, &p256P, p256P0)
-		mont8(&gy, &gy, &p256RRp, &p256P, p256P0)
+		gx, gy := p256GMont()
 		p256GTable = newP256Table(&gx, &gy)
 	})
 	return p256GTable
@@ -461,7 +581,7 @@ func newP256Verifier(pub *ecdsa.PublicKey) *p256Verifier {
 	feFromBytes(&y, pt[33:])
 	mont8(&x, &x, &p256RRp, &p256P, p256P0)
 	mont8(&y, &y, &p256RRp, &p256P, p256P0)
-	p256G()
+	p256GComb()
 	return &p256Verifier{q: newP256Table(&x, &y)}
 }
 
@@ -495,7 +615,7 @@ func (v *p256Verifier) verify(digest, sig []byte) bool {
 	mont8(&u1, &e, &w, &p256N, p256N0)
 	mont8(&u2, &r, &w, &p256N, p256N0)
 	var acc jacPoint
-	p256G().addScalarMult(&acc, &u1)
+	p256GComb().addScalarMult(&acc, &u1)
 	v.q.addScalarMult(&acc, &u2)
 	if acc.isInf() {
 		return false

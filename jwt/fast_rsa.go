@@ -29,6 +29,7 @@ const maxRSALimbs = maxRSABits / 32
 // instructions per access; a heap pointer in a local is cheaper.
 type rsaScratch struct {
 	t         [maxRSALimbs + 2]uint32
+	sq        [2*rsa2048Limbs + 1]uint32
 	s, x, acc [maxRSALimbs]uint32
 	buf       [4 * maxRSALimbs]byte
 }
@@ -120,6 +121,23 @@ func (m *montRSA) montMul(z, x, y []uint32, sc *rsaScratch) {
 	copy(z[:s], t[:s])
 }
 
+// montMul2048 and montSqr2048 (RSA-2048) and p256MulMont are generated into
+// fast_gen_mul.go, fully unrolled.
+//go:generate go run fast_gen.go
+
+// montSqr sets z = x*x/R mod n; z may alias x.
+func (m *montRSA) montSqr(z, x []uint32, sc *rsaScratch) {
+	if len(m.n) == rsa2048Limbs && useFastSqr {
+		montSqr2048((*limbs2048)(z), (*limbs2048)(x), (*limbs2048)(m.n), m.n0inv, &sc.sq)
+		return
+	}
+	m.montMul(z, x, x, sc)
+}
+
+// useFastSqr selects montSqr2048 for squarings (tests and benchmarks compare it
+// with montMul2048).
+var useFastSqr = true
+
 // exp computes sig^e mod n into em (big-endian, m.size bytes). It returns false
 // when sig >= n (such a signature is invalid).
 func (m *montRSA) exp(em, sig []byte) bool {
@@ -149,12 +167,12 @@ func (m *montRSA) exp(em, sig []byte) bool {
 		copy(acc, sv)
 	} else {
 		for i := top - 1; i >= 1; i-- {
-			m.montMul(acc, acc, acc, sc)
+			m.montSqr(acc, acc, sc)
 			if e>>uint(i)&1 == 1 {
 				m.montMul(acc, acc, x, sc)
 			}
 		}
-		m.montMul(acc, acc, acc, sc)
+		m.montSqr(acc, acc, sc)
 		if e&1 == 1 {
 			m.montMul(acc, acc, sv, sc)
 		} else {
