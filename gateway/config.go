@@ -116,7 +116,7 @@ type Plugin struct {
 	VMConfiguration PluginData `yaml:"vm_configuration" json:"vm_configuration,omitzero"`
 	// Upstreams the plugin may call with proxy_http_call, by upstream name.
 	Upstreams []string `yaml:"upstreams" json:"upstreams,omitempty"`
-	// MaxCallbackTime bounds one guest callback (default 2s); "0s" turns the bound off, which
+	// MaxCallbackTime bounds one guest callback (default 10s); "0s" turns the bound off, which
 	// roughly halves the CPU a filter costs (wazero then skips its per-loop cancellation
 	// checks) but lets a runaway guest loop pin its VM. For trusted modules only.
 	MaxCallbackTime *Duration `yaml:"max_callback_time" json:"max_callback_time,omitempty"`

@@ -341,8 +341,9 @@ func TestABI(t *testing.T) {
 			contains: []string{"path=/rewritten?q=1", "x-added: yes", "x-replace: new", "x-fresh: fresh"},
 			absent:   []string{"x-remove", "old"}},
 		{name: "set-pairs", code: 200, contains: []string{"x-set: 1", "x-test: set-pairs"}},
-		{name: "local", code: 403, contains: []string{"denied"}, headers: map[string]string{"X-Local": "1"}},
-		{name: "local-continue", code: 401, contains: []string{"nope"}},
+		// A local reply passes the filter's own response callbacks, as in Envoy.
+		{name: "local", code: 403, contains: []string{"denied"}, headers: map[string]string{"X-Local": "1", "X-Saw-Resph": "local"}},
+		{name: "local-continue", code: 401, contains: []string{"nope"}, headers: map[string]string{"X-Saw-Resph": "local-continue"}},
 		{name: "continue-in-callback", code: 200, contains: []string{"x-test: continue-in-callback"}},
 		{name: "callout", code: 200, contains: []string{"x-callout-status: 200", "x-callout-code: 200", "x-callout-body: cb:callout.test:x=1:guest"}},
 		{name: "callout-deny", code: 401, contains: []string{"denied by callout 200"}},

@@ -519,7 +519,13 @@ func hRegisterSharedQueue(v *vm, mem api.Memory, st []uint64) status {
 	if !ok || !inBounds(mem, u32(st, 2), 4) {
 		return statusInvalidMemoryAccess
 	}
-	id := v.p.rt.queues.register(v.p.cfg.VMID, string(name), v, v.root)
+	if len(name) > maxPropertyPath {
+		return statusBadArgument
+	}
+	id, ok := v.p.rt.queues.register(v.p.cfg.VMID, string(name), v, v.root)
+	if !ok {
+		return statusInternalFailure
+	}
 	mem.WriteUint32Le(u32(st, 2), id)
 	return statusOK
 }

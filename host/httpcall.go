@@ -16,6 +16,7 @@ import (
 // the call failed: the callback then gets zero headers.
 type callResult struct {
 	id      uint32
+	sent    int // request bytes held while the call is in flight
 	status  int
 	message string
 	hdrs    hmap
@@ -23,8 +24,12 @@ type callResult struct {
 	trls    hmap
 }
 
-// maxCallsPerVM bounds proxy_http_calls in flight per VM.
-const maxCallsPerVM = 256
+// maxCallsPerVM and maxCallBytesPerVM bound the proxy_http_calls in flight
+// per VM and the request bytes they hold.
+const (
+	maxCallsPerVM     = 256
+	maxCallBytesPerVM = 16 << 20
+)
 
 // hHTTPCall implements proxy_http_call: upstream is a name from
 // PluginConfig.Upstreams; headers must carry :method, :path and :authority.
@@ -70,7 +75,8 @@ func hHTTPCall(v *vm, mem api.Memory, st []uint64) status {
 	if err != nil {
 		return statusBadArgument
 	}
-	if v.calls >= maxCallsPerVM {
+	sent := len(hdata) + len(body) + len(tdata)
+	if v.calls >= maxCallsPerVM || v.callBytes+sent > maxCallBytesPerVM {
 		return statusInternalFailure
 	}
 	req, err := http.NewRequestWithContext(v.p.ctx, method, u.String(), bytes.NewReader(append([]byte(nil), body...)))
@@ -103,8 +109,9 @@ func hHTTPCall(v *vm, mem api.Memory, st []uint64) status {
 	}
 	id := v.nextCall
 	v.calls++
+	v.callBytes += sent
 	mem.WriteUint32Le(idp, id)
-	go v.p.doHTTPCall(v, id, req, timeout)
+	go v.p.doHTTPCall(v, id, sent, req, timeout)
 	return statusOK
 }
 
@@ -115,10 +122,10 @@ func trimSlash(s string) string {
 	return s
 }
 
-func (p *Plugin) doHTTPCall(v *vm, id uint32, req *http.Request, timeout time.Duration) {
+func (p *Plugin) doHTTPCall(v *vm, id uint32, sent int, req *http.Request, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(req.Context(), timeout)
 	defer cancel()
-	res := &callResult{id: id}
+	res := &callResult{id: id, sent: sent}
 	resp, err := p.client.Do(req.WithContext(ctx))
 	if err == nil {
 		body, rerr := io.ReadAll(io.LimitReader(resp.Body, int64(p.limits.MaxBodyBytes)+1))
@@ -143,7 +150,7 @@ func (p *Plugin) doHTTPCall(v *vm, id uint32, req *http.Request, timeout time.Du
 		}
 	}
 	if err != nil {
-		res = &callResult{id: id, message: "reset"}
+		res = &callResult{id: id, sent: sent, message: "reset"}
 		p.logger.Debug("proxy_http_call failed", "error", err)
 	}
 	select {
@@ -155,6 +162,7 @@ func (p *Plugin) doHTTPCall(v *vm, id uint32, req *http.Request, timeout time.Du
 
 func (v *vm) onHTTPCallResponse(c *callResult) {
 	v.calls--
+	v.callBytes -= c.sent
 	v.callResp = c
 	v.setEffective(nil)
 	nh := len(c.hdrs.kv)

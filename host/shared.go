@@ -64,6 +64,7 @@ type queueRegistry struct {
 	byName map[queueKey]*sharedQueue
 	byID   map[uint32]*sharedQueue
 	next   uint32
+	bytes  int // queued bytes over all queues
 }
 
 type queueKey struct{ vmID, name string }
@@ -78,10 +79,14 @@ type sharedQueue struct {
 	root  uint32
 }
 
-// maxQueueItems and maxQueueBytes bound each queue.
+// maxQueueItems and maxQueueBytes bound each queue; maxQueues and
+// maxQueuedBytes all queues of a Runtime together, so filters cannot grow
+// host memory without limit through queues.
 const (
-	maxQueueItems = 1 << 14
-	maxQueueBytes = 16 << 20
+	maxQueueItems  = 1 << 14
+	maxQueueBytes  = 16 << 20
+	maxQueues      = 1024
+	maxQueuedBytes = 64 << 20
 )
 
 func (q *queueRegistry) init() {
@@ -89,19 +94,22 @@ func (q *queueRegistry) init() {
 	q.byID = make(map[uint32]*sharedQueue)
 }
 
-func (q *queueRegistry) register(vmID, name string, owner *vm, root uint32) uint32 {
+func (q *queueRegistry) register(vmID, name string, owner *vm, root uint32) (uint32, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	k := queueKey{vmID, name}
 	sq := q.byName[k]
 	if sq == nil {
+		if len(q.byID) >= maxQueues {
+			return 0, false
+		}
 		q.next++
 		sq = &sharedQueue{id: q.next}
 		q.byName[k] = sq
 		q.byID[sq.id] = sq
 	}
 	sq.owner, sq.root = owner, root
-	return sq.id
+	return sq.id, true
 }
 
 func (q *queueRegistry) resolve(vmID, name string) (uint32, bool) {
@@ -121,12 +129,13 @@ func (q *queueRegistry) enqueue(id uint32, item []byte) status {
 		q.mu.Unlock()
 		return statusNotFound
 	}
-	if len(sq.items) >= maxQueueItems || sq.bytes+len(item) > maxQueueBytes {
+	if len(sq.items) >= maxQueueItems || sq.bytes+len(item) > maxQueueBytes || q.bytes+len(item) > maxQueuedBytes {
 		q.mu.Unlock()
 		return statusInternalFailure
 	}
 	sq.items = append(sq.items, item)
 	sq.bytes += len(item)
+	q.bytes += len(item)
 	owner, root := sq.owner, sq.root
 	q.mu.Unlock()
 	if owner != nil {
@@ -147,6 +156,7 @@ func (q *queueRegistry) dequeue(id uint32) ([]byte, status) {
 	}
 	it := sq.items[0]
 	sq.bytes -= len(it)
+	q.bytes -= len(it)
 	sq.items[0] = nil
 	sq.items = sq.items[1:]
 	return it, statusOK

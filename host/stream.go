@@ -192,7 +192,16 @@ func (v *vm) decide(s *stream, d decision) {
 			s.phase = phaseReplied
 			s.respBodyOut, s.respBody = s.respBody, nil
 		}
-	case decLocal, decReset, decFail:
+	case decLocal:
+		s.localSent = true
+		// A local reply from the request phase goes out through the
+		// response callbacks, as Envoy runs encoder filters for it.
+		if s.phase == phaseRequest {
+			s.phase = phaseUpstream
+		} else {
+			s.phase = phaseReplied
+		}
+	case decReset, decFail:
 		s.phase = phaseReplied
 	}
 	s.signal <- d
@@ -399,7 +408,10 @@ func (p *Plugin) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 		next.ServeHTTP(rw, r2)
 		rw.finish()
 	case decLocal:
-		writeLocal(w, s.local)
+		// The filter's own reply passes its response callbacks too.
+		rw := &respWriter{w: w, s: s, p: p, r: r, bodyFiltered: p.has.responseBody}
+		writeLocal(rw, s.local)
+		rw.finish()
 	case decReset:
 		panic(http.ErrAbortHandler)
 	case decFail:

@@ -52,6 +52,7 @@ type vm struct {
 	callResp   *callResult
 	nextCall   uint32
 	calls      int // http calls in flight
+	callBytes  int // request bytes of those calls
 	rootProps  map[string][]byte
 	tickStop   chan struct{}
 	inStart    bool

@@ -604,6 +604,7 @@ func mustHeader(k string) string {
 func onResponseHeaders(id, n, eos uint32) uint32 {
 	c := contexts[id]
 	c.events = append(c.events, "resph")
+	addHeader(2, "x-saw-resph", c.test)
 	switch c.test {
 	case "resp-modify":
 		st, _ := getHeader(2, ":status")
@@ -855,3 +856,9 @@ func benchGetPairs(n uint32) uint32 {
 	}
 	return total
 }
+
+// test_release_pinned drops buffers the host allocated but the guest never
+// took (host calls driven directly by the fuzz tests).
+//
+//go:wasmexport test_release_pinned
+func testReleasePinned() { clear(pinned) }
