@@ -12,7 +12,7 @@ import (
 	"github.com/gatewarden/gatewarden/jwt"
 )
 
-const remoteConfig = `{"realm":"demo","providers":[{"name":"sso","issuer":"` + testIssuer + `",
+const remoteConfig = `{"realm":"demo","cache":{"ttl":"2h"},"providers":[{"name":"sso","issuer":"` + testIssuer + `",
  "audiences":["` + testAudience + `"],"discovery":true,"upstream":"idp","pause_timeout":"2s",
  "kid_refetch_cooldown":"30s","refresh_interval":"5m","stale_max_age":"1h"}]}`
 
@@ -292,6 +292,11 @@ func TestStaleIfErrorThenFailClosed(t *testing.T) {
 	if s := h.Request("GET", "/", bearer(sign(t, k.rsa, claims(h.Clock, nil)))); !s.Forwarded {
 		t.Fatalf("stale keys not used during an outage: %+v", s.Local)
 	}
+	// A token verified (and cached) now must not outlive the keys' trust either.
+	cachedTok := sign(t, k.rsa, claims(h.Clock, func(c map[string]any) { c["exp"] = h.Clock.Add(3 * time.Hour).Unix() }))
+	if s := h.Request("GET", "/", bearer(cachedTok)); !s.Forwarded {
+		t.Fatalf("fresh token refused: %+v", s.Local)
+	}
 	// Past stale_max_age with every refresh failing: fail closed.
 	for i := 0; i < 70; i++ {
 		h.Clock = h.Clock.Add(time.Minute)
@@ -304,6 +309,13 @@ func TestStaleIfErrorThenFailClosed(t *testing.T) {
 	fail()
 	if s.Local == nil || s.Local.Status != 503 {
 		t.Fatalf("keys older than stale_max_age still trusted: %+v", s.Local)
+	}
+	s = h.Request("GET", "/", bearer(cachedTok))
+	h.Clock = h.Clock.Add(3 * time.Second)
+	h.Tick()
+	fail()
+	if s.Local == nil || s.Local.Status != 503 {
+		t.Fatalf("a cached verification outlived stale_max_age: %+v", s.Local)
 	}
 }
 

@@ -221,8 +221,11 @@ func (s *stream) verify(now time.Time) (*jwt.Token, *keyState, error) {
 // cached returns the token if prov's verified-token cache has it, counting hits and misses.
 func (s *stream) cached(prov *provider, now time.Time) *jwt.Token {
 	p := s.plugin
-	c := p.keys[prov].cache
-	if c == nil {
+	ks := p.keys[prov]
+	c := ks.cache
+	if c == nil || ks.current(now) == nil {
+		// No cache, or keys too old to trust (stale_max_age): what they verified is not
+		// trusted either.
 		return nil
 	}
 	if tok, ok := c.Get(s.token, now); ok {
