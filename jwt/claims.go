@@ -73,6 +73,10 @@ func parseClaims(payload []byte) (*Claims, error) {
 			if raw[0] != '[' {
 				return wrap(ErrMalformed, "claim aud is neither a string nor an array of strings")
 			}
+			if aud, ok := audStrings(raw); ok {
+				c.Audience = aud
+				return nil
+			}
 			var err error
 			gjson.ParseBytes(raw).ForEach(func(_, a gjson.Result) bool {
 				if a.Type != gjson.String {
@@ -95,8 +99,87 @@ func parseClaims(payload []byte) (*Claims, error) {
 	return c, nil
 }
 
+// audStrings reads a validated JSON array whose elements are all strings without
+// escapes, aliasing raw, in one exactly-sized allocation. Anything else (non-string
+// elements, escapes) gives false and is left to the gjson path, which reports errors
+// and decodes escapes exactly as before.
+func audStrings(raw []byte) ([]string, bool) {
+	n := 0
+	inStr := false
+	for _, ch := range raw { // count strings; no escapes means every '"' delimits
+		switch {
+		case ch == '\\':
+			return nil, false
+		case ch == '"':
+			if !inStr {
+				n++
+			}
+			inStr = !inStr
+		}
+	}
+	if n == 0 {
+		return nil, false
+	}
+	out := make([]string, 0, n)
+	i := 1 // after '['
+	for {
+		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+			i++
+		}
+		if i >= len(raw) || raw[i] != '"' {
+			return nil, false
+		}
+		j := i + 1
+		for j < len(raw) && raw[j] != '"' {
+			j++
+		}
+		if j >= len(raw) {
+			return nil, false
+		}
+		if j == i+1 {
+			out = append(out, "")
+		} else {
+			out = append(out, unsafe.String(&raw[i+1], j-i-1))
+		}
+		i = j + 1
+		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+			i++
+		}
+		if i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case ',':
+			i++
+		case ']':
+			return out, len(out) == n && i == len(raw)-1
+		default:
+			return nil, false
+		}
+	}
+}
+
 // numericDate parses a JSON number of seconds since the epoch (RFC 7519 NumericDate).
 func numericDate(raw []byte) (time.Time, bool) {
+	// Fast path: a plain integer of at most 12 digits (every valid date in seconds;
+	// leading zeros were refused by the JSON scan). ParseFloat gives the same exact
+	// value for these, at several times the cost in wasm.
+	if n := len(raw); n > 0 && n <= 12 {
+		sec := int64(0)
+		for _, ch := range raw {
+			if ch < '0' || ch > '9' {
+				sec = -1
+				break
+			}
+			sec = sec*10 + int64(ch-'0')
+		}
+		if sec >= 0 {
+			if sec > maxNumericDate {
+				return time.Time{}, false
+			}
+			return time.Unix(sec, 0).UTC(), true
+		}
+	}
 	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
 		return time.Time{}, false
 	}

@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"errors"
+	"math/bits"
 	"runtime"
 	"unicode/utf8"
 	"unsafe"
@@ -57,8 +58,12 @@ func scanJSONObject(data []byte, member func(key string, raw []byte) error) erro
 	return nil
 }
 
-// keyRef locates an object key (its raw body, without quotes) in the scanned data.
-type keyRef struct{ start, end int32 }
+// keyRef locates an object key (its raw body, without quotes) in the scanned data;
+// esc is set when the body has escapes (then it must be decoded to be compared).
+type keyRef struct {
+	start, end int32
+	esc        bool
+}
 
 // keyStack holds the keys of the objects being scanned, for duplicate checks. It is
 // kept outside jsonScanner and holds offsets, not strings, so escape analysis can
@@ -84,13 +89,19 @@ func grownKeys(old []keyRef) []keyRef {
 
 // keyString returns the decoded key at r (aliasing data when it has no escapes).
 func (s *jsonScanner) keyString(r keyRef) string {
-	k, _ := jsonString(s.data[r.start-1 : r.end+1])
-	return k
+	if r.esc {
+		return unescapeJSON(s.data[r.start:r.end])
+	}
+	if r.start == r.end {
+		return ""
+	}
+	return unsafe.String(&s.data[r.start], int(r.end-r.start))
 }
 
 type jsonScanner struct {
 	data   []byte
 	pos    int
+	esc    bool // the last string decoded by str(true) had escapes
 	member func(kStart, kEnd, vStart, vEnd int) error
 }
 
@@ -149,7 +160,8 @@ func (s *jsonScanner) object(depth int, ks *keyStack) error {
 	}
 	base := len(ks.refs)
 	var big map[string]struct{}
-	defer func() { ks.refs = ks.refs[:base] }()
+	// This object's keys are popped from ks on the closing brace. Error returns leave
+	// them: an error ends the whole scan, and ks with it (no defer: costly in wasm).
 	for {
 		s.ws()
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
@@ -167,12 +179,17 @@ func (s *jsonScanner) object(depth int, ks *keyStack) error {
 			}
 			big[k] = struct{}{}
 		} else {
+			// Unescaped keys compare as raw bytes (length first, no decoding): most
+			// keys of a token never need the decoded form.
 			for _, prev := range ks.refs[base:] {
+				if !prev.esc && int(prev.end-prev.start) != len(k) {
+					continue
+				}
 				if s.keyString(prev) == k {
 					return errJSONDup
 				}
 			}
-			ks.push(keyRef{int32(kStart + 1), int32(kEnd - 1)})
+			ks.push(keyRef{int32(kStart + 1), int32(kEnd - 1), s.esc})
 			if len(ks.refs)-base > 32 {
 				big = make(map[string]struct{}, 64)
 				for _, p := range ks.refs[base:] {
@@ -204,6 +221,7 @@ func (s *jsonScanner) object(depth int, ks *keyStack) error {
 			s.pos++
 		case '}':
 			s.pos++
+			ks.refs = ks.refs[:base]
 			return nil
 		default:
 			return errJSONSyntax
@@ -251,9 +269,16 @@ func (s *jsonScanner) str(decode bool) (string, error) {
 	for s.pos < len(s.data) {
 		// Skip eight plain bytes at once (no quote, backslash, control or non-ASCII
 		// byte): loops are expensive in Go's wasm output, strings are most of a token.
-		if s.pos+8 <= len(s.data) && plain8(load64(s.data, s.pos)) {
-			s.pos += 8
-			continue
+		// When a special byte is among the eight, jump straight to the first one
+		// (load64 is little-endian on every architecture, so the lowest flagged bit
+		// is the first special byte in memory).
+		if s.pos+8 <= len(s.data) {
+			m := special8(load64(s.data, s.pos))
+			if m == 0 {
+				s.pos += 8
+				continue
+			}
+			s.pos += bits.TrailingZeros64(m) >> 3
 		}
 		c := s.data[s.pos]
 		switch {
@@ -263,6 +288,7 @@ func (s *jsonScanner) str(decode bool) (string, error) {
 			if !decode {
 				return "", nil
 			}
+			s.esc = escaped
 			if !escaped {
 				// Alias the input: keys only live while data is being scanned and data
 				// is never modified meanwhile; this keeps the scan allocation-free.
@@ -444,9 +470,13 @@ func load64(b []byte, i int) uint64 {
 
 // plain8 reports whether none of the 8 bytes in x is '"', '\\', < 0x20 or >= 0x80
 // (SWAR: a byte-wise "has zero byte" test on shifted copies).
-func plain8(x uint64) bool {
+func plain8(x uint64) bool { return special8(x) == 0 }
+
+// special8 flags (bit 7 of the byte) the bytes of x that are '"', '\\', < 0x20 or
+// >= 0x80. Bytes above the first flagged one may be flagged wrongly (borrows), the
+// lowest flag is exact.
+func special8(x uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	hasZero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
-	special := hasZero(x^(lo*'"')) | hasZero(x^(lo*'\\')) | (x-lo*0x20)&^x&hi | x&hi
-	return special == 0
+	return hasZero(x^(lo*'"')) | hasZero(x^(lo*'\\')) | (x-lo*0x20)&^x&hi | x&hi
 }

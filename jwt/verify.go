@@ -157,11 +157,10 @@ func (v *Verifier) Verify(token string, keys *KeySet, now time.Time) (*Token, er
 	if err := verifyWithKeys(keys, a, &p); err != nil {
 		return nil, err
 	}
-	payload, ok := decodeB64(p.payload)
-	if !ok {
+	if p.body == nil {
 		return nil, wrap(ErrMalformed, "payload is not unpadded base64url")
 	}
-	claims, err := parseClaims(payload)
+	claims, err := parseClaims(p.body)
 	if err != nil {
 		return nil, err
 	}
@@ -176,11 +175,16 @@ type compact struct {
 	header  Header
 	input   string // signing input: header "." payload
 	payload string // base64url payload
+	body    []byte // decoded payload; nil when payload is not strict base64url
 	sig     []byte
 }
 
-// parseCompact splits and checks the token structure and the JOSE header; the
-// payload is left encoded until the signature has been verified.
+// parseCompact splits and checks the token structure and the JOSE header. The
+// payload is base64url-decoded here too (one walk, and one allocation for all three
+// parts), but it is only parsed as JSON after the signature has been verified. A
+// payload in the base64url alphabet that does not decode strictly (length, trailing
+// bits) leaves body nil and is reported by Verify after the signature check, as
+// before the decode moved here.
 func parseCompact(token string, maxHeader int) (compact, error) {
 	var p compact
 	d1 := strings.IndexByte(token, '.')
@@ -205,14 +209,24 @@ func parseCompact(token string, maxHeader int) (compact, error) {
 	if len(h64) > (maxHeader*4+2)/3 {
 		return p, wrap(ErrTooLarge, "header larger than "+strconv.Itoa(maxHeader)+" bytes")
 	}
-	if !isB64URL(p64) {
-		return p, wrap(ErrMalformed, "payload is not unpadded base64url")
+	// One buffer: payload, header, signature, each capped so an append to one cannot
+	// write into the next. Claims.raw keeps the buffer (and so the header and
+	// signature bytes, a few hundred bytes) alive as long as the claims.
+	// (A length with n%4 == 1 fails in decodeB64Into before out is touched.)
+	np, nh, ns := b64DecodedLen(len(p64)), b64DecodedLen(len(h64)), b64DecodedLen(len(s64))
+	buf := make([]byte, np+nh+ns)
+	body, ok := decodeB64Into(buf[:np:np], p64)
+	if !ok {
+		if !isB64URL(p64) {
+			return p, wrap(ErrMalformed, "payload is not unpadded base64url")
+		}
+		body = nil
 	}
-	hdr, ok := decodeB64(h64)
+	hdr, ok := decodeB64Into(buf[np:np+nh:np+nh], h64)
 	if !ok {
 		return p, wrap(ErrMalformed, "header is not unpadded base64url")
 	}
-	sig, ok := decodeB64(s64)
+	sig, ok := decodeB64Into(buf[np+nh:np+nh+ns:np+nh+ns], s64)
 	if !ok {
 		return p, wrap(ErrMalformed, "signature is not unpadded base64url")
 	}
@@ -223,6 +237,7 @@ func parseCompact(token string, maxHeader int) (compact, error) {
 	p.header = h
 	p.input = token[:d2]
 	p.payload = p64
+	p.body = body
 	p.sig = sig
 	return p, nil
 }
