@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -172,22 +171,15 @@ type EnvoyServer struct {
 // StartEnvoy writes the rendered config to dir/envoy-<name>.yaml and runs Envoy on it with two
 // workers, waiting for the admin /ready endpoint (which turns 200 only after the Wasm VMs started).
 func StartEnvoy(ctx context.Context, bin, dir, name string, cfg EnvoyConfig, timeout time.Duration) (*EnvoyServer, error) {
-	if cfg.AdminPort == 0 || cfg.ListenerPort == 0 {
-		ports, err := FreePorts(2)
-		if err != nil {
-			return nil, err
-		}
-		cfg.AdminPort, cfg.ListenerPort = ports[0], ports[1]
+	if err := freePorts(&cfg.AdminPort, &cfg.ListenerPort); err != nil {
+		return nil, err
 	}
 	y, err := RenderEnvoyConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	path := filepath.Join(dir, "envoy-"+name+".yaml")
-	if err := os.WriteFile(path, y, 0o644); err != nil {
+	path, err := writeConfig(dir, "envoy-"+name+".yaml", y)
+	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "-c", path, "--concurrency", "2", "--disable-hot-restart",

@@ -101,22 +101,15 @@ func (g *GatewayServer) Stop() { g.Proc.Stop(10 * time.Second) }
 // StartGateway writes dir/gatewarden-<name>.yaml and runs `bin serve -config FILE`, waiting for
 // the admin /ready endpoint.
 func StartGateway(ctx context.Context, bin, dir, name string, cfg GatewayConfig, timeout time.Duration) (*GatewayServer, error) {
-	if cfg.AdminPort == 0 || cfg.ListenerPort == 0 {
-		ports, err := FreePorts(2)
-		if err != nil {
-			return nil, err
-		}
-		cfg.AdminPort, cfg.ListenerPort = ports[0], ports[1]
+	if err := freePorts(&cfg.AdminPort, &cfg.ListenerPort); err != nil {
+		return nil, err
 	}
 	y, err := RenderGatewayConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	path := filepath.Join(dir, "gatewarden-"+name+".yaml")
-	if err := os.WriteFile(path, y, 0o644); err != nil {
+	path, err := writeConfig(dir, "gatewarden-"+name+".yaml", y)
+	if err != nil {
 		return nil, err
 	}
 	p, err := StartProcess("gatewarden-"+name, filepath.Join(dir, "gatewarden-"+name+".log"),
@@ -132,4 +125,26 @@ func StartGateway(ctx context.Context, bin, dir, name string, cfg GatewayConfig,
 		return nil, fmt.Errorf("gatewarden %s not ready: %w\n%s", name, err, p.Tail(40))
 	}
 	return &GatewayServer{url: "http://127.0.0.1:" + strconv.Itoa(cfg.ListenerPort), Admin: admin, Proc: p, Startup: time.Since(p.Started)}, nil
+}
+
+// freePorts fills an unset admin/listener port pair with free loopback ports.
+func freePorts(admin, listener *int) error {
+	if *admin != 0 && *listener != 0 {
+		return nil
+	}
+	ports, err := FreePorts(2)
+	if err != nil {
+		return err
+	}
+	*admin, *listener = ports[0], ports[1]
+	return nil
+}
+
+// writeConfig writes a rendered peer configuration to dir/file and returns its path.
+func writeConfig(dir, file string, data []byte) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, file)
+	return path, os.WriteFile(path, data, 0o644)
 }

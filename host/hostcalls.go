@@ -398,18 +398,27 @@ func hRemoveHeaderMapValue(v *vm, mem api.Memory, st []uint64) status {
 	return statusOK
 }
 
-func hContinueStream(v *vm, _ api.Memory, st []uint64) status {
+// httpStreamArg checks the stream-type argument of continue/close: HTTP streams are served,
+// TCP ones are UNIMPLEMENTED, anything else is BAD_ARGUMENT, as is a call with no current stream.
+func httpStreamArg(v *vm, st []uint64) (*stream, uint32, status) {
 	t := u32(st, 0)
 	switch t {
 	case streamHTTPRequest, streamHTTPResponse:
 	case streamDownstream, streamUpstream:
-		return statusUnimplemented
+		return nil, t, statusUnimplemented
 	default:
-		return statusBadArgument
+		return nil, t, statusBadArgument
 	}
-	s := v.cur
-	if s == nil {
-		return statusBadArgument
+	if v.cur == nil {
+		return nil, t, statusBadArgument
+	}
+	return v.cur, t, statusOK
+}
+
+func hContinueStream(v *vm, _ api.Memory, st []uint64) status {
+	s, t, code := httpStreamArg(v, st)
+	if code != statusOK {
+		return code
 	}
 	switch {
 	case s.waiting && (t == streamHTTPRequest && s.phase == phaseRequest || t == streamHTTPResponse && s.phase == phaseResponse):
@@ -426,17 +435,9 @@ func hContinueStream(v *vm, _ api.Memory, st []uint64) status {
 }
 
 func hCloseStream(v *vm, _ api.Memory, st []uint64) status {
-	t := u32(st, 0)
-	switch t {
-	case streamHTTPRequest, streamHTTPResponse:
-	case streamDownstream, streamUpstream:
-		return statusUnimplemented
-	default:
-		return statusBadArgument
-	}
-	s := v.cur
-	if s == nil {
-		return statusBadArgument
+	s, _, code := httpStreamArg(v, st)
+	if code != statusOK {
+		return code
 	}
 	if s.canReply() || s.bodyActive || s.trlActive || s.reqBodyWait || s.respBodyWait {
 		s.wantClose = true
