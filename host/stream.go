@@ -71,6 +71,7 @@ type stream struct {
 	reqBodyOut, respBodyOut               []byte        // buffered body handed over with a continue decision
 	bodyConsumed                          bool          // request goroutine: feedWhilePaused read some body
 	abort                                 atomic.Uint32 // decision from the request body reader
+	queued                                atomic.Int32  // tasks of this stream in the VM's queue or running from it
 	props                                 map[string][]byte
 	status                                int
 	respHeld                              bool // response headers held while the body is delivered
@@ -345,9 +346,16 @@ func (p *Plugin) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 	}
 	v.inflight.Add(1)
 	s := newStream(p, v, r)
-	posted := false
+	posted, complete := false, false
 	defer func() {
 		if posted {
+			// on_log/on_done/on_delete may run on this goroutine (post's
+			// fast path): send a complete response out first, so they are
+			// not in the client's latency. Only with a known length: an
+			// early flush would turn a small unsized body into chunks.
+			if complete && w.Header().Get("Content-Length") != "" {
+				_ = http.NewResponseController(w).Flush()
+			}
 			v.post(context.Background(), task{kind: taskFinish, s: s})
 		}
 		v.inflight.Add(-1)
@@ -407,11 +415,13 @@ func (p *Plugin) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 		rw := &respWriter{w: w, s: s, p: p, r: r, bodyFiltered: p.has.responseBody}
 		next.ServeHTTP(rw, r2)
 		rw.finish()
+		complete = !rw.reset
 	case decLocal:
 		// The filter's own reply passes its response callbacks too.
 		rw := &respWriter{w: w, s: s, p: p, r: r, bodyFiltered: p.has.responseBody}
 		writeLocal(rw, s.local)
 		rw.finish()
+		complete = !rw.reset
 	case decReset:
 		panic(http.ErrAbortHandler)
 	case decFail:

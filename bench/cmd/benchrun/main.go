@@ -31,6 +31,7 @@ type options struct {
 	warmup     time.Duration
 	rate       float64
 	rateDur    time.Duration
+	seqDur     time.Duration
 	threads    int
 	conns      int
 	distinct   int
@@ -65,6 +66,7 @@ type runResult struct {
 	CPUPerReqUS  float64 // proxy process (or the backend itself for the bare backend)
 	BackendCPUUS float64
 	Open         openResult
+	Seq          wrkResult // one connection, closed loop (runSequential)
 	StatusOK     bool
 	Note         string
 	Profile      string
@@ -100,6 +102,7 @@ func main() {
 	flag.DurationVar(&opt.warmup, "warmup", 1*time.Second, "wrk warm-up before each run (discarded)")
 	flag.Float64Var(&opt.rate, "rate", 500, "open-loop fixed rate (requests/s); lowered to half the saturation RPS when that is less")
 	flag.DurationVar(&opt.rateDur, "rate-d", 2*time.Second, "open-loop duration per run")
+	flag.DurationVar(&opt.seqDur, "seq-d", 3*time.Second, "sequential (wrk -t1 -c1) latency run per set; 0 skips it")
 	flag.IntVar(&opt.threads, "t", 2, "wrk threads")
 	flag.IntVar(&opt.conns, "c", 8, "wrk connections")
 	flag.IntVar(&opt.distinct, "distinct", 10000, "distinct tokens in the cache-defeating sets")
@@ -348,8 +351,8 @@ func run(opt *options) (*results, error) {
 				log.Printf("   %s: %v", s.Name, err)
 			}
 			cr.Runs = append(cr.Runs, r)
-			log.Printf("   %-11s %8.0f rps  cpu %6.1f us/req  open %4.0f/s p50 %v p99 %v  ok=%v  others %.0f%% load %.1f %s",
-				s.Name, r.RPS, r.CPUPerReqUS, r.Open.Rate, r.Open.P50.Round(time.Microsecond), r.Open.P99.Round(time.Microsecond), r.StatusOK, r.OtherPct, r.Load1, r.Note)
+			log.Printf("   %-11s %8.0f rps  cpu %6.1f us/req  seq p50 %dus  open %4.0f/s p50 %v p99 %v  ok=%v  others %.0f%% load %.1f %s",
+				s.Name, r.RPS, r.CPUPerReqUS, r.Seq.P50US, r.Open.Rate, r.Open.P50.Round(time.Microsecond), r.Open.P99.Round(time.Microsecond), r.StatusOK, r.OtherPct, r.Load1, r.Note)
 		}
 		cr.RSSKB, cr.HWMKB = memKB(p.pid())
 		if p != be {
@@ -418,6 +421,22 @@ func measure(opt *options, c config, s tokenSet, p, be *proc, url, pprofAddr str
 		r.StatusOK = w.ErrStatus == 0 && bad == 0
 	} else {
 		r.StatusOK = w.ErrStatus == w.Requests && bad == 0
+	}
+
+	if opt.seqDur > 0 {
+		sq, err := runSequential(opt, opt.seqDur, url, s.File)
+		if err != nil {
+			return r, err
+		}
+		r.Seq = sq
+		wantBad := int64(0)
+		if !s.Valid && c.Sets == "all" {
+			wantBad = sq.Requests // every request of an invalid set must be refused
+		}
+		if sq.ErrConnect+sq.ErrRead+sq.ErrWrite+sq.ErrTimeout > 0 || sq.ErrStatus != wantBad {
+			r.StatusOK = false
+			r.Note = strings.TrimSpace(r.Note + " sequential run: unexpected statuses or socket errors")
+		}
 	}
 
 	rate := opt.rate
