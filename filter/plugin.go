@@ -23,8 +23,11 @@ type plugin struct {
 	cfg     *config
 	keys    map[*provider]*keyState
 	metrics map[string]uint32
-	tick    time.Duration
-	rand    *rand.Rand
+	// The counters every request touches, resolved once: count's map lookup hashes the name,
+	// which is slow in wasm.
+	allowed, cacheHit, cacheMiss counter
+	tick                         time.Duration
+	rand                         *rand.Rand
 }
 
 var _ abi.RootContext = (*plugin)(nil)
@@ -137,6 +140,24 @@ func (p *plugin) NewHTTPContext(id uint32) abi.HTTPContext {
 func (p *plugin) count(name string) {
 	if id, ok := p.metricID(abi.MetricCounter, name); ok {
 		_ = p.host.IncrementMetric(id, 1)
+	}
+}
+
+// counter is a metric id resolved on first use; see countHot.
+type counter struct {
+	id       uint32
+	resolved bool
+	ok       bool
+}
+
+// countHot increments the counter name, caching its id in c.
+func (p *plugin) countHot(c *counter, name string) {
+	if !c.resolved {
+		c.id, c.ok = p.metricID(abi.MetricCounter, name)
+		c.resolved = true
+	}
+	if c.ok {
+		_ = p.host.IncrementMetric(c.id, 1)
 	}
 }
 

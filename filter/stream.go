@@ -88,7 +88,7 @@ func (s *stream) OnRequestHeaders(int, bool) abi.Action {
 		return abi.ActionPause
 	}
 	if s.rule.public {
-		p.count("gatewarden_allowed")
+		p.countHot(&p.allowed, "gatewarden_allowed")
 		return abi.ActionContinue
 	}
 	token, src, err := s.findToken(rawPath)
@@ -160,7 +160,7 @@ func (s *stream) decide(now time.Time) outcome {
 		return responded
 	}
 	s.inject(tok)
-	p.count("gatewarden_allowed")
+	p.countHot(&p.allowed, "gatewarden_allowed")
 	return forward
 }
 
@@ -229,10 +229,10 @@ func (s *stream) cached(prov *provider, now time.Time) *jwt.Token {
 		return nil
 	}
 	if tok, ok := c.Get(s.token, now); ok {
-		p.count("gatewarden_cache_hit")
+		p.countHot(&p.cacheHit, "gatewarden_cache_hit")
 		return tok
 	}
-	p.count("gatewarden_cache_miss")
+	p.countHot(&p.cacheMiss, "gatewarden_cache_miss")
 	return nil
 }
 

@@ -69,6 +69,15 @@ func FuzzDecodeHeaderMap(f *testing.F) {
 	f.Add([]byte{0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		hs, err := DecodeHeaderMap(b)
+		aliased, aerr := decodeHeaderMap(append([]byte(nil), b...), true)
+		if (err == nil) != (aerr == nil) || len(aliased) != len(hs) {
+			t.Fatalf("aliasing decode disagrees: %v vs %v", err, aerr)
+		}
+		for i := range hs {
+			if hs[i] != aliased[i] {
+				t.Fatalf("aliasing decode entry %d: %q vs %q", i, aliased[i], hs[i])
+			}
+		}
 		if err != nil {
 			return
 		}

@@ -49,7 +49,8 @@ func (wasmHost) Headers(m MapType) ([]Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DecodeHeaderMap(b)
+	// b is this call's own buffer and nothing else refers to it: the headers may alias it.
+	return decodeHeaderMap(b, true)
 }
 
 func (wasmHost) Header(m MapType, key string) (string, error) {

@@ -9,15 +9,67 @@ type VM struct {
 	host    Host
 	newRoot func(contextID uint32, host Host) RootContext
 	roots   map[uint32]RootContext
-	streams map[uint32]stream
+	streams streamTable
 }
 
-// stream is a live HTTP context and the root context it belongs to. One map of these (not one
-// map per attribute) keeps a request to one insert and one delete: map deletes are a visible
-// share of a cache-hit request in wasm.
+// stream is a live HTTP context and the root context it belongs to.
 type stream struct {
+	id   uint32
 	ctx  HTTPContext
 	root uint32
+	used bool // the slot holds a stream
+}
+
+// streamSlots is the size of streamTable's direct-mapped part.
+const streamSlots = 256
+
+// streamTable finds live streams by context id. Hosts number contexts sequentially, so slot
+// id%streamSlots is almost always free for a new stream and lookups are one compare; the rare
+// collisions (more than streamSlots live streams, or a host with other ids) go to a map. A Go
+// map insert and delete per request were a visible share of a cache-hit request in wasm.
+type streamTable struct {
+	slots    [streamSlots]stream
+	overflow map[uint32]stream
+	n        int
+}
+
+func (t *streamTable) get(id uint32) (stream, bool) {
+	if s := &t.slots[id%streamSlots]; s.id == id && s.used {
+		return *s, true
+	}
+	if len(t.overflow) == 0 {
+		return stream{}, false
+	}
+	s, ok := t.overflow[id]
+	return s, ok
+}
+
+// put adds or replaces the stream with s.id.
+func (t *streamTable) put(s stream) {
+	t.remove(s.id)
+	t.n++
+	if slot := &t.slots[s.id%streamSlots]; !slot.used {
+		*slot = s
+		return
+	}
+	if t.overflow == nil {
+		t.overflow = map[uint32]stream{}
+	}
+	t.overflow[s.id] = s
+}
+
+func (t *streamTable) remove(id uint32) bool {
+	if s := &t.slots[id%streamSlots]; s.id == id && s.used {
+		*s = stream{}
+		t.n--
+		return true
+	}
+	if _, ok := t.overflow[id]; ok {
+		delete(t.overflow, id)
+		t.n--
+		return true
+	}
+	return false
 }
 
 // NewVM returns a VM that creates root contexts with newRoot and gives them host.
@@ -26,7 +78,6 @@ func NewVM(host Host, newRoot func(contextID uint32, host Host) RootContext) *VM
 		host:    host,
 		newRoot: newRoot,
 		roots:   map[uint32]RootContext{},
-		streams: map[uint32]stream{},
 	}
 }
 
@@ -45,7 +96,7 @@ func (vm *VM) OnContextCreate(id, parent uint32) {
 		vm.host.Log(LogError, "proxy_on_context_create: unknown root context")
 		return
 	}
-	vm.streams[id] = stream{ctx: root.NewHTTPContext(id), root: parent}
+	vm.streams.put(stream{id: id, ctx: root.NewHTTPContext(id), root: parent, used: true})
 }
 
 // OnVMStart implements proxy_on_vm_start.
@@ -79,7 +130,7 @@ func (vm *VM) OnTick(root uint32) {
 // OnHTTPCallResponse implements proxy_on_http_call_response. Hosts name the context that made
 // the call; a call made from a stream context is answered to that stream's root context.
 func (vm *VM) OnHTTPCallResponse(root, callID uint32, headers, body, trailers int) {
-	if s, ok := vm.streams[root]; ok {
+	if s, ok := vm.streams.get(root); ok {
 		root = s.root
 	}
 	if r, ok := vm.roots[root]; ok {
@@ -99,7 +150,7 @@ func (vm *VM) failStream(action *Action) {
 
 // onStream runs a stream callback; unknown streams continue, and a panic fails the stream.
 func (vm *VM) onStream(id uint32, call func(HTTPContext) Action) (a Action) {
-	s, ok := vm.streams[id]
+	s, ok := vm.streams.get(id)
 	if !ok {
 		return ActionContinue
 	}
@@ -139,7 +190,7 @@ func (vm *VM) OnResponseTrailers(id uint32, n int) Action {
 
 // OnLog implements proxy_on_log.
 func (vm *VM) OnLog(id uint32) {
-	if s, ok := vm.streams[id]; ok {
+	if s, ok := vm.streams.get(id); ok {
 		s.ctx.OnLog()
 	}
 }
@@ -147,7 +198,7 @@ func (vm *VM) OnLog(id uint32) {
 // OnDone implements proxy_on_done. Streams are done at once; root contexts too (no pending
 // work is kept past the VM's end).
 func (vm *VM) OnDone(id uint32) bool {
-	if s, ok := vm.streams[id]; ok {
+	if s, ok := vm.streams.get(id); ok {
 		s.ctx.OnDone()
 	}
 	return true
@@ -155,12 +206,11 @@ func (vm *VM) OnDone(id uint32) bool {
 
 // OnDelete implements proxy_on_delete: the context's state is dropped.
 func (vm *VM) OnDelete(id uint32) {
-	if _, ok := vm.streams[id]; ok {
-		delete(vm.streams, id)
+	if vm.streams.remove(id) {
 		return
 	}
 	delete(vm.roots, id)
 }
 
 // Streams reports how many stream contexts are alive, for leak checks in tests.
-func (vm *VM) Streams() int { return len(vm.streams) }
+func (vm *VM) Streams() int { return vm.streams.n }
