@@ -46,3 +46,19 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNormalizePath checks that the single-pass fast path agrees with the general one.
+func FuzzNormalizePath(f *testing.F) {
+	for _, s := range []string{"/", "/a/b", "/a/", "/a//b", "/a/./b", "/a/../b", "/a/..", "/a/.", "/a?x=/../", "/a#f", "/%2e%2e/", "/a%20b", "a", "", "/\\", "/a\x00", "/..", "//"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		want, wantOK := normalizePathSlow(raw)
+		if p, ok, done := normalizedAlready(raw); done && (p != want || ok != wantOK) {
+			t.Fatalf("fast path %q: %q %v, general %q %v", raw, p, ok, want, wantOK)
+		}
+		if got, ok := normalizePath(raw); got != want || ok != wantOK {
+			t.Fatalf("normalizePath(%q) = %q %v, want %q %v", raw, got, ok, want, wantOK)
+		}
+	})
+}

@@ -368,6 +368,49 @@ func escapePath(seg string) string { return strings.ReplaceAll(seg, ".", `\.`) }
 // (percent-encoded '/', '\' or '.', a backslash, a NUL, or no leading '/'): those are refused
 // rather than guessed at, so no encoding trick can slip past a rule.
 func normalizePath(raw string) (string, bool) {
+	if p, ok, done := normalizedAlready(raw); done {
+		return p, ok
+	}
+	return normalizePathSlow(raw)
+}
+
+// normalizedAlready is normalizePath's single pass for the common case, a path with nothing
+// to resolve or refuse: done is false when the path needs normalizePathSlow (an empty, "." or
+// ".." segment, or anything it refuses), so both always agree (a fuzz test checks this).
+func normalizedAlready(raw string) (p string, ok, done bool) {
+	end := len(raw)
+	if end == 0 || raw[0] != '/' {
+		return "", false, false
+	}
+	segStart := 1
+	for i := 1; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case '?', '#':
+			end = i
+		case '\\', 0, '%':
+			return "", false, false
+		case '/':
+			if !plainSegment(raw[segStart:i]) {
+				return "", false, false
+			}
+			segStart = i + 1
+			continue
+		default:
+			continue
+		}
+		break
+	}
+	if last := raw[segStart:end]; last != "" && !plainSegment(last) {
+		return "", false, false
+	}
+	return raw[:end], true, true
+}
+
+// plainSegment reports a segment that normalization keeps as it is.
+func plainSegment(seg string) bool { return seg != "" && seg != "." && seg != ".." }
+
+// normalizePathSlow is the general normalizePath.
+func normalizePathSlow(raw string) (string, bool) {
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
 	}
