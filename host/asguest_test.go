@@ -97,6 +97,9 @@ func TestAssemblyScriptFilter(t *testing.T) {
 	e := newEnv(t, func(c *PluginConfig) {
 		c.Wasm, c.RootID, c.Configuration, c.VMs = wasm, "as_root", []byte("conf-as"), 2
 	})
+	if !e.p.metered {
+		t.Fatal("the AssemblyScript module was not metered (host/meter)")
+	}
 	tests := []struct {
 		name     string
 		mode     string

@@ -102,6 +102,9 @@ func TestGatewardenFilter(t *testing.T) {
 
 func testGatewarden(t *testing.T, remote bool) {
 	p, tok := gatewardenPluginWith(t, Limits{}, 1, remote)
+	if meterModules && !p.metered {
+		t.Fatal("the filter was not metered (host/meter)")
+	}
 	h := p.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "client=%s user=%s auth=%t", strings.Join(r.Header.Values("X-Client-Id"), ","),
 			r.Header.Get("X-User-Id"), r.Header.Get("Authorization") != "")
@@ -155,4 +158,20 @@ func BenchmarkGatewardenCacheHit(b *testing.B) { benchGatewarden(b, Limits{}) }
 // BenchmarkGatewardenCacheHitNoTimeLimit: the same with MaxCallbackTime off.
 func BenchmarkGatewardenCacheHitNoTimeLimit(b *testing.B) {
 	benchGatewarden(b, Limits{MaxCallbackTime: -1})
+}
+
+// BenchmarkGatewardenCacheHitUnmetered: the same with MaxCallbackTime off and without the
+// meter's instrumentation, to measure what the instrumentation costs.
+func BenchmarkGatewardenCacheHitUnmetered(b *testing.B) {
+	meterModules = false
+	defer func() { meterModules = true }()
+	benchGatewarden(b, Limits{MaxCallbackTime: -1})
+}
+
+// BenchmarkGatewardenCacheHitCloseOnDone: the callback time limit enforced by wazero's
+// close-on-context-done instead of the meter (what a module the meter cannot rewrite gets).
+func BenchmarkGatewardenCacheHitCloseOnDone(b *testing.B) {
+	meterModules = false
+	defer func() { meterModules = true }()
+	benchGatewarden(b, Limits{})
 }

@@ -494,6 +494,9 @@ func TestTrapFailsOpen(t *testing.T) {
 
 func TestCallbackTimeLimit(t *testing.T) {
 	e := newEnv(t, func(c *PluginConfig) { c.VMs = 1; c.Limits.MaxCallbackTime = 200 * time.Millisecond })
+	if !e.p.metered {
+		t.Fatal("the test guest was not metered (host/meter); the limit fell back to close-on-context-done")
+	}
 	start := time.Now()
 	if res := e.do("slow"); res.code != 503 {
 		t.Fatalf("slow: %d, want 503", res.code)
@@ -563,5 +566,23 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestCallbackTimeLimitUnmetered: the fallback for modules the meter cannot rewrite, wazero's
+// close-on-context-done, stops a runaway callback too.
+func TestCallbackTimeLimitUnmetered(t *testing.T) {
+	meterModules = false
+	defer func() { meterModules = true }()
+	e := newEnv(t, func(c *PluginConfig) { c.VMs = 1; c.Limits.MaxCallbackTime = 200 * time.Millisecond })
+	if e.p.metered {
+		t.Fatal("metered although meterModules is off")
+	}
+	if res := e.do("slow"); res.code != 503 {
+		t.Fatalf("slow: %d, want 503", res.code)
+	}
+	waitFor(t, func() bool { v := e.p.vms[0].Load(); return v != nil && !v.dead.Load() })
+	if res := e.do("pass"); res.code != 200 {
+		t.Fatalf("after replacement: %d", res.code)
 	}
 }

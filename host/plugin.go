@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatewarden/gatewarden/host/meter"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -61,9 +62,13 @@ type Limits struct {
 	// is stopped (the request fails closed, or open with FailOpen) and
 	// replaced. It exists to stop runaway loops, so the default is a
 	// generous 10s: a Go guest's garbage collection alone was seen taking
-	// 300 ms on a loaded machine. A negative value disables the limit,
-	// which saves a goroutine start per guest call (wazero's
-	// close-on-context-done); see docs/BENCHMARKS.md.
+	// 300 ms on a loaded machine. A negative value disables the limit.
+	// The limit is enforced by instrumenting the module (host/meter: an
+	// inline budget counter at function entries and loop headers, a host
+	// call every meter.Interval of them), which costs about nothing; a
+	// module the rewrite does not understand gets wazero's
+	// close-on-context-done instead, which makes guest code 2-3x slower
+	// (docs/BENCHMARKS.md).
 	MaxCallbackTime time.Duration
 	// StartTimeout bounds _initialize, proxy_on_vm_start and
 	// proxy_on_configure together (default 30s).
@@ -129,6 +134,7 @@ type Plugin struct {
 	logger    *slog.Logger
 	wr        wazero.Runtime
 	compiled  wazero.CompiledModule
+	metered   bool // the module carries host/meter's budget checks
 	starts    []string
 	hasMain   bool
 	upstreams map[string]*url.URL
@@ -220,32 +226,44 @@ func (r *Runtime) LoadPlugin(ctx context.Context, cfg PluginConfig) (*Plugin, er
 	}
 	p.shared = r.sharedDataFor(cfg.VMID)
 
-	rc := wazero.NewRuntimeConfig().
-		WithCompilationCache(r.cache).
-		WithMemoryLimitPages(uint32(pages)).
-		WithCloseOnContextDone(p.limits.MaxCallbackTime > 0)
-	p.wr = wazero.NewRuntimeWithConfig(ctx, rc)
+	// Callback time limit: by default the module is instrumented with an inline budget
+	// counter (host/meter), which costs a few instructions per loop iteration; a module the
+	// rewrite does not understand falls back to wazero's close-on-context-done, which exits to
+	// Go at every loop iteration (2-3x slower guest code, docs/BENCHMARKS.md).
+	var compiled wazero.CompiledModule
+	if instrumented, err := meter.Instrument(cfg.Wasm); !meterModules {
+		// benchmarks compare against the unmetered module
+	} else if err == nil {
+		if err := p.newWazero(ctx, pages, false); err != nil {
+			return nil, err
+		}
+		compiled, err = p.wr.CompileModule(ctx, instrumented)
+		if err != nil {
+			p.logger.Warn("the metered module does not compile; using wazero's slower callback time limit", "error", err)
+			_ = p.wr.Close(context.Background())
+			compiled = nil
+		} else {
+			p.metered = true
+		}
+	} else {
+		p.logger.Warn("module not metered; using wazero's slower callback time limit", "reason", err)
+	}
+	if compiled == nil {
+		if err := p.newWazero(ctx, pages, p.limits.MaxCallbackTime > 0); err != nil {
+			return nil, err
+		}
+		var err error
+		compiled, err = p.wr.CompileModule(ctx, cfg.Wasm)
+		if err != nil {
+			p.cancel()
+			_ = p.wr.Close(context.Background())
+			return nil, fmt.Errorf("%w: compile: %v", ErrModule, err)
+		}
+	}
 	fail := func(err error) (*Plugin, error) {
 		p.cancel()
 		_ = p.wr.Close(context.Background())
 		return nil, err
-	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.wr); err != nil {
-		return fail(fmt.Errorf("%w: instantiate WASI: %v", ErrModule, err))
-	}
-	// Older toolchains (AssemblyScript, early Rust) import the pre-release
-	// name; proxy-wasm-cpp-host serves both, with the same functions.
-	wu := p.wr.NewHostModuleBuilder("wasi_unstable")
-	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wu)
-	if _, err := wu.Instantiate(ctx); err != nil {
-		return fail(fmt.Errorf("%w: instantiate wasi_unstable: %v", ErrModule, err))
-	}
-	if err := registerEnv(ctx, p.wr); err != nil {
-		return fail(fmt.Errorf("%w: register env host module: %v", ErrModule, err))
-	}
-	compiled, err := p.wr.CompileModule(ctx, cfg.Wasm)
-	if err != nil {
-		return fail(fmt.Errorf("%w: compile: %v", ErrModule, err))
 	}
 	p.compiled = compiled
 	if err := p.checkExports(); err != nil {
@@ -264,6 +282,42 @@ func (r *Runtime) LoadPlugin(ctx context.Context, cfg PluginConfig) (*Plugin, er
 		p.vms[i].Store(v)
 	}
 	return p, nil
+}
+
+// meterModules switches host/meter's instrumentation on; benchmarks turn it off to measure
+// what it costs.
+var meterModules = true
+
+// newWazero creates the plugin's wazero runtime with the host modules the guest may import:
+// WASI (both names), env (proxy-wasm) and the meter's tick.
+func (p *Plugin) newWazero(ctx context.Context, pages uint64, closeOnDone bool) error {
+	rc := wazero.NewRuntimeConfig().
+		WithCompilationCache(p.rt.cache).
+		WithMemoryLimitPages(uint32(pages)).
+		WithCloseOnContextDone(closeOnDone)
+	p.wr = wazero.NewRuntimeWithConfig(ctx, rc)
+	fail := func(err error) error {
+		p.cancel()
+		_ = p.wr.Close(context.Background())
+		return err
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.wr); err != nil {
+		return fail(fmt.Errorf("%w: instantiate WASI: %v", ErrModule, err))
+	}
+	// Older toolchains (AssemblyScript, early Rust) import the pre-release
+	// name; proxy-wasm-cpp-host serves both, with the same functions.
+	wu := p.wr.NewHostModuleBuilder("wasi_unstable")
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wu)
+	if _, err := wu.Instantiate(ctx); err != nil {
+		return fail(fmt.Errorf("%w: instantiate wasi_unstable: %v", ErrModule, err))
+	}
+	if err := registerEnv(ctx, p.wr); err != nil {
+		return fail(fmt.Errorf("%w: register env host module: %v", ErrModule, err))
+	}
+	if err := registerMeter(ctx, p.wr); err != nil {
+		return fail(fmt.Errorf("%w: register meter host module: %v", ErrModule, err))
+	}
+	return nil
 }
 
 func (p *Plugin) checkExports() error {

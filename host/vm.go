@@ -55,6 +55,8 @@ type vm struct {
 	allocStack [1]uint64
 	depth      int
 	broken     error // set when a guest call failed; the VM is then torn down
+	deadline   int64 // metered module: wall-clock ns the running callback must end by (0: none)
+	overran    bool  // metered module: the meter stopped a callback at its deadline
 	root       uint32
 	nextID     uint32
 	streams    map[uint32]*stream
@@ -117,7 +119,7 @@ func (p *Plugin) newVM(ctx context.Context, slot int) (*vm, error) {
 	v.log = p.logger.With(slog.Int("vm", slot))
 	base, cancel := context.WithCancel(context.Background())
 	v.ctx, v.cancel = &vmContext{Context: base, v: v}, cancel
-	if p.limits.MaxCallbackTime > 0 {
+	if p.limits.MaxCallbackTime > 0 && !p.metered {
 		v.watch = time.AfterFunc(math.MaxInt64, v.overrun)
 		v.watch.Stop()
 	}
@@ -125,6 +127,9 @@ func (p *Plugin) newVM(ctx context.Context, slot int) (*vm, error) {
 	v.inStart, v.startLimit = true, p.limits.StartTimeout
 	startTimer := time.AfterFunc(p.limits.StartTimeout, cancel)
 	defer startTimer.Stop()
+	if p.metered {
+		v.deadline = time.Now().Add(p.limits.StartTimeout).UnixNano()
+	}
 
 	mc := wazero.NewModuleConfig().
 		WithName("").
@@ -188,6 +193,7 @@ func (p *Plugin) newVM(ctx context.Context, slot int) (*vm, error) {
 	}
 	v.pending = v.pending[:0]
 	v.inStart = false
+	v.deadline = 0
 	go v.run()
 	return v, nil
 }
@@ -219,17 +225,26 @@ func (v *vm) call(f api.Function, params ...uint64) (uint64, bool) {
 	}
 	copy(v.stack[:], params)
 	outer := v.depth == 0
-	if outer && v.watch != nil && !v.inStart {
-		v.watch.Reset(v.p.limits.MaxCallbackTime)
+	limited := outer && !v.inStart && v.p.limits.MaxCallbackTime > 0
+	if limited {
+		if v.p.metered {
+			v.deadline = time.Now().Add(v.p.limits.MaxCallbackTime).UnixNano()
+		} else {
+			v.watch.Reset(v.p.limits.MaxCallbackTime)
+		}
 	}
 	v.depth++
 	err := f.CallWithStack(v.ctx, v.stack[:])
 	v.depth--
-	if outer && v.watch != nil && !v.inStart {
-		v.watch.Stop()
+	if limited {
+		if v.p.metered {
+			v.deadline = 0
+		} else {
+			v.watch.Stop()
+		}
 	}
 	if err != nil {
-		if v.ctx.Err() != nil {
+		if v.ctx.Err() != nil || v.overran {
 			err = fmt.Errorf("callback exceeded its time limit: %w", err)
 		}
 		v.broken = err

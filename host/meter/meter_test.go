@@ -1,0 +1,296 @@
+package meter
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// sec encodes a section.
+func sec(id byte, body ...byte) []byte {
+	return append(append([]byte{id}, appendU32(nil, uint32(len(body)))...), body...)
+}
+
+// fnBody encodes a function body without locals.
+func fnBody(code ...byte) []byte {
+	b := append([]byte{0x00}, code...) // no local groups
+	return append(appendU32(nil, uint32(len(b))), b...)
+}
+
+func cat(parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// testModule is a hand-assembled module that uses what the rewrite must renumber or keep: a
+// function import, calls, a loop, call_indirect through an element segment, a start function,
+// function and global exports, and a loop-free exponential recursion.
+//
+//	import env.inc: () -> ()                         func 0
+//	run(n): loop n times calling inc; return g       func 1
+//	indirect(n): call_indirect run(n) via table[0]   func 2
+//	start: g = 7; inc()                              func 3
+//	fib(n): n < 2 ? n : fib(n-1) + fib(n-2)          func 4
+func testModule() []byte {
+	return cat([]byte("\x00asm\x01\x00\x00\x00"),
+		sec(secType, 2, 0x60, 1, 0x7F, 1, 0x7F, 0x60, 0, 0),
+		sec(secImport, 1, 3, 'e', 'n', 'v', 3, 'i', 'n', 'c', 0x00, 1),
+		sec(secFunction, 4, 0, 0, 1, 0),
+		sec(secTable, 1, 0x70, 0x00, 1),
+		sec(secGlobal, 1, 0x7F, 0x01, 0x41, 0, 0x0B),
+		sec(secExport, 4,
+			3, 'r', 'u', 'n', 0x00, 1,
+			8, 'i', 'n', 'd', 'i', 'r', 'e', 'c', 't', 0x00, 2,
+			3, 'f', 'i', 'b', 0x00, 4,
+			1, 'g', 0x03, 0),
+		sec(secStart, 3),
+		sec(secElement, 1, 0x00, 0x41, 0, 0x0B, 1, 1),
+		sec(secCode, cat([]byte{4},
+			fnBody(
+				0x02, 0x40, // block
+				0x03, 0x40, // loop
+				0x20, 0, 0x45, 0x0D, 1, // local.get 0; i32.eqz; br_if 1
+				0x10, 0, // call inc
+				0x20, 0, 0x41, 1, 0x6B, 0x21, 0, // n = n - 1
+				0x0C, 0, // br 0
+				0x0B, 0x0B, // end loop, end block
+				0x23, 0, 0x0B), // global.get 0; end
+			fnBody(0x20, 0, 0x41, 0, 0x11, 0, 0, 0x0B), // local.get 0; i32.const 0; call_indirect type 0 table 0
+			fnBody(0x41, 7, 0x24, 0, 0x10, 0, 0x0B),   // g = 7; call inc
+			fnBody(
+				0x20, 0, 0x41, 2, 0x48, // n < 2
+				0x04, 0x7F, // if (result i32)
+				0x20, 0,
+				0x05, // else
+				0x20, 0, 0x41, 1, 0x6B, 0x10, 4,
+				0x20, 0, 0x41, 2, 0x6B, 0x10, 4,
+				0x6A, // i32.add
+				0x0B, 0x0B),
+		)...),
+		sec(secCustom, 4, 'n', 'a', 'm', 'e'), // dropped by the rewrite
+		sec(secCustom, 3, 'x', 'y', 'z', 1, 2, 3), // kept
+	)
+}
+
+type counts struct{ inc, ticks int }
+
+// load instantiates wasm with env.inc and the meter's tick counting their calls.
+func load(t testing.TB, wasm []byte, tick func()) (api.Module, *counts) {
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	t.Cleanup(func() { r.Close(ctx) })
+	c := &counts{}
+	if _, err := r.NewHostModuleBuilder("env").NewFunctionBuilder().
+		WithFunc(func() { c.inc++ }).Export("inc").Instantiate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.NewHostModuleBuilder(Module).NewFunctionBuilder().
+		WithFunc(func() {
+			c.ticks++
+			if tick != nil {
+				tick()
+			}
+		}).Export(Tick).Instantiate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().WithName(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, c
+}
+
+func call(t testing.TB, m api.Module, name string, args ...uint64) uint64 {
+	res, err := m.ExportedFunction(name).Call(context.Background(), args...)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return res[0]
+}
+
+func TestInstrumentKeepsBehaviour(t *testing.T) {
+	orig := testModule()
+	inst, err := Instrument(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, pc := load(t, orig, nil)
+	metered, mc := load(t, inst, nil)
+	if pc.inc != 1 || mc.inc != 1 {
+		t.Fatalf("start function ran %d / %d times, want 1", pc.inc, mc.inc)
+	}
+	for _, tc := range []struct {
+		fn   string
+		arg  uint64
+		want uint64
+	}{
+		{"run", 10000, 7},
+		{"indirect", 300, 7},
+		{"fib", 20, 6765},
+	} {
+		if got := call(t, plain, tc.fn, tc.arg); got != tc.want {
+			t.Fatalf("plain %s(%d) = %d, want %d", tc.fn, tc.arg, got, tc.want)
+		}
+		if got := call(t, metered, tc.fn, tc.arg); got != tc.want {
+			t.Fatalf("metered %s(%d) = %d, want %d", tc.fn, tc.arg, got, tc.want)
+		}
+	}
+	if pc.inc != mc.inc {
+		t.Fatalf("inc called %d times plainly, %d metered", pc.inc, mc.inc)
+	}
+	if pc.ticks != 0 {
+		t.Fatalf("the plain module ticked %d times", pc.ticks)
+	}
+	// run: 10001 loop iterations + 1 entry; indirect: 301 + 2; fib(20): 21891 calls with no
+	// loop at all; start: 1. One tick per Interval checks.
+	checks := 10002 + 303 + 21891 + 1
+	if want := checks / Interval; mc.ticks < want-1 || mc.ticks > want+1 {
+		t.Fatalf("%d ticks for %d checks, want about %d", mc.ticks, checks, want)
+	}
+	if g := metered.ExportedGlobal("g"); g == nil || g.Get() != 7 {
+		t.Fatal("the global export was lost or renumbered")
+	}
+}
+
+func TestInstrumentedLoopStopsAtTick(t *testing.T) {
+	inst, err := Instrument(testModule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("deadline")
+	var ticks int
+	m, _ := load(t, inst, func() {
+		ticks++
+		if ticks == 3 {
+			panic(stop)
+		}
+	})
+	_, err = m.ExportedFunction("run").Call(context.Background(), 1<<31)
+	if err == nil || !errors.Is(err, stop) {
+		t.Fatalf("a panicking tick did not stop the loop: %v", err)
+	}
+	if ticks != 3 {
+		t.Fatalf("%d ticks, want 3", ticks)
+	}
+}
+
+func TestInstrumentAddsSectionsWhenMissing(t *testing.T) {
+	// No type, import or global section: a function that loops forever is all there is.
+	mod := cat([]byte("\x00asm\x01\x00\x00\x00"),
+		sec(secType, 1, 0x60, 0, 0),
+		sec(secFunction, 1, 0),
+		sec(secExport, 1, 4, 's', 'p', 'i', 'n', 0x00, 0),
+		sec(secCode, cat([]byte{1}, fnBody(0x03, 0x40, 0x0C, 0, 0x0B, 0x0B))...),
+	)
+	inst, err := Instrument(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("deadline")
+	m, c := load(t, inst, func() { panic(stop) })
+	if _, err := m.ExportedFunction("spin").Call(context.Background()); !errors.Is(err, stop) {
+		t.Fatalf("spin: %v", err)
+	}
+	if c.ticks != 1 {
+		t.Fatalf("%d ticks", c.ticks)
+	}
+}
+
+func TestInstrumentRejects(t *testing.T) {
+	for name, mod := range map[string][]byte{
+		"not wasm":        []byte("hello world"),
+		"version 2":       []byte("\x00asm\x02\x00\x00\x00"),
+		"unknown section": cat([]byte("\x00asm\x01\x00\x00\x00"), sec(42, 0)),
+		"truncated":       testModule()[:40],
+		"unknown opcode": cat([]byte("\x00asm\x01\x00\x00\x00"),
+			sec(secType, 1, 0x60, 0, 0), sec(secFunction, 1, 0),
+			sec(secCode, cat([]byte{1}, fnBody(0xFB, 0x0B))...)),
+		"GC type": cat([]byte("\x00asm\x01\x00\x00\x00"), sec(secType, 1, 0x5F, 0)),
+	} {
+		if _, err := Instrument(mod); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%s: %v, want ErrUnsupported", name, err)
+		}
+	}
+}
+
+func TestLEB(t *testing.T) {
+	for _, v := range []uint32{0, 1, 127, 128, 300, 1 << 21, 0xFFFFFFFF} {
+		r := &reader{b: appendU32(nil, v)}
+		if got := r.u32(); got != v || r.err != nil || !r.done() {
+			t.Errorf("u32 %d: %d %v", v, got, r.err)
+		}
+	}
+	for _, v := range []int64{0, 1, 63, 64, -1, -64, -65, Interval, 1 << 40, -1 << 40} {
+		b := appendS64(nil, v)
+		// decode signed
+		var x int64
+		var shift uint
+		var c byte
+		for i := 0; ; i++ {
+			c = b[i]
+			x |= int64(c&0x7F) << shift
+			shift += 7
+			if c&0x80 == 0 {
+				if i != len(b)-1 {
+					t.Fatalf("s64 %d: trailing bytes", v)
+				}
+				break
+			}
+		}
+		if shift < 64 && c&0x40 != 0 {
+			x |= -1 << shift
+		}
+		if x != v {
+			t.Errorf("s64 %d decoded as %d", v, x)
+		}
+	}
+}
+
+// FuzzInstrument: any input either is refused or comes out as a module that wazero accepts
+// whenever it accepted the input.
+func FuzzInstrument(f *testing.F) {
+	f.Add(testModule())
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		inst, err := Instrument(wasm)
+		if err != nil {
+			return
+		}
+		if !plausible(wasm) {
+			return
+		}
+		ctx := context.Background()
+		r := wazero.NewRuntime(ctx)
+		defer r.Close(ctx)
+		if _, err := r.CompileModule(ctx, wasm); err != nil {
+			return
+		}
+		if _, err := r.CompileModule(ctx, inst); err != nil {
+			t.Fatalf("wazero accepts the module but not its instrumented form: %v", err)
+		}
+	})
+}
+
+// plausible reports whether every non-custom section's leading count fits in its bytes: wazero
+// allocates vectors by their declared count before reading them, so a fuzzed count of billions
+// exhausts memory inside wazero (not in Instrument).
+func plausible(wasm []byte) bool {
+	r := &reader{b: wasm[8:]}
+	for !r.done() && r.err == nil {
+		id := r.byte()
+		body := r.bytes(int(r.u32()))
+		if id == secCustom || id == secStart || id == secDataCount {
+			continue
+		}
+		br := &reader{b: body}
+		if n := br.u32(); br.err != nil || int(n) > len(body) {
+			return false
+		}
+	}
+	return r.err == nil
+}

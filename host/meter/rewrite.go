@@ -1,0 +1,300 @@
+package meter
+
+import "fmt"
+
+// rewriter renumbers functions (the tick import shifts every defined function up by one) and
+// inserts the budget checks into code.
+type rewriter struct {
+	tickFunc   uint32 // index of the tick import
+	firstFunc  uint32 // old index of the first defined function
+	budget     uint32 // index of the budget global
+	hasBudget  bool
+	tickTypeID uint32
+}
+
+// fn maps an old function index to the new one.
+func (rw *rewriter) fn(i uint32) uint32 {
+	if i >= rw.firstFunc {
+		return i + 1
+	}
+	return i
+}
+
+// check is the inserted sequence (see the package documentation).
+func (rw *rewriter) check(b []byte) []byte {
+	b = append(b, 0x23) // global.get
+	b = appendU32(b, rw.budget)
+	b = append(b, 0x45, 0x04, 0x40, 0x41) // i32.eqz; if (no result); i32.const
+	b = appendS64(b, Interval)
+	b = append(b, 0x24) // global.set
+	b = appendU32(b, rw.budget)
+	b = append(b, 0x10) // call
+	b = appendU32(b, rw.tickFunc)
+	b = append(b, 0x0B, 0x23) // end; global.get
+	b = appendU32(b, rw.budget)
+	b = append(b, 0x41, 0x01, 0x6B, 0x24) // i32.const 1; i32.sub; global.set
+	return appendU32(b, rw.budget)
+}
+
+func (rw *rewriter) globals(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	n := r.u32()
+	out := appendU32(nil, n+1)
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		start := r.off
+		r.valType()
+		r.byte() // mutability
+		out = append(out, r.b[start:r.off]...)
+		out = rw.constExpr(out, r)
+	}
+	if r.err == nil && !r.done() {
+		return nil, fmt.Errorf("%w: bytes after the global section's entries", ErrUnsupported)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return appendBudgetGlobal(out), nil
+}
+
+func (rw *rewriter) exports(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	n := r.u32()
+	out := appendU32(nil, n)
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		out = appendName(out, r.name())
+		kind := r.byte()
+		idx := r.u32()
+		if kind == 0x00 {
+			idx = rw.fn(idx)
+		}
+		out = append(out, kind)
+		out = appendU32(out, idx)
+	}
+	if r.err == nil && !r.done() {
+		return nil, fmt.Errorf("%w: bytes after the export section's entries", ErrUnsupported)
+	}
+	return out, r.err
+}
+
+func (rw *rewriter) elements(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	n := r.u32()
+	out := appendU32(nil, n)
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		flags := r.u32()
+		out = appendU32(out, flags)
+		if flags > 7 {
+			return nil, fmt.Errorf("%w: element segment flags %d", ErrUnsupported, flags)
+		}
+		if flags&2 != 0 && flags&1 == 0 { // explicit table index (flags 2 and 6)
+			out = appendU32(out, r.u32())
+		}
+		if flags&1 == 0 { // active: offset expression
+			out = rw.constExpr(out, r)
+		}
+		if flags&3 != 0 { // elemkind (flags 1-3) or reftype (flags 5-7)
+			if flags&4 == 0 {
+				out = append(out, r.byte())
+			} else {
+				start := r.off
+				r.refType()
+				out = append(out, r.b[start:r.off]...)
+			}
+		}
+		count := r.u32()
+		out = appendU32(out, count)
+		for j := uint32(0); j < count && r.err == nil; j++ {
+			if flags&4 == 0 {
+				out = appendU32(out, rw.fn(r.u32()))
+			} else {
+				out = rw.constExpr(out, r)
+			}
+		}
+	}
+	if r.err == nil && !r.done() {
+		return nil, fmt.Errorf("%w: bytes after the element section's entries", ErrUnsupported)
+	}
+	return out, r.err
+}
+
+// constExpr copies a constant expression (through its end), renumbering ref.func.
+func (rw *rewriter) constExpr(out []byte, r *reader) []byte {
+	for r.err == nil {
+		op := r.b[r.off:]
+		if len(op) == 0 {
+			r.fail("constant expression without end")
+			return out
+		}
+		if op[0] == 0x0B {
+			r.off++
+			return append(out, 0x0B)
+		}
+		out = rw.instr(out, r, false)
+	}
+	return out
+}
+
+func (rw *rewriter) code(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	n := r.u32()
+	out := appendU32(nil, n)
+	var fb []byte
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		size := r.u32()
+		fr := &reader{b: r.bytes(int(size))}
+		if r.err != nil {
+			break
+		}
+		fb = fb[:0]
+		groups := fr.u32()
+		fb = appendU32(fb, groups)
+		for g := uint32(0); g < groups && fr.err == nil; g++ {
+			fb = appendU32(fb, fr.u32())
+			start := fr.off
+			fr.valType()
+			fb = append(fb, fr.b[start:fr.off]...)
+		}
+		fb = rw.check(fb) // function entry
+		for !fr.done() && fr.err == nil {
+			fb = rw.instr(fb, fr, true)
+		}
+		if fr.err != nil {
+			return nil, fmt.Errorf("function %d: %w", i, fr.err)
+		}
+		out = appendU32(out, uint32(len(fb)))
+		out = append(out, fb...)
+	}
+	if r.err == nil && !r.done() {
+		return nil, fmt.Errorf("%w: bytes after the code section's entries", ErrUnsupported)
+	}
+	return out, r.err
+}
+
+// instr copies one instruction from r to out, renumbering function indices and, in code, adding
+// a check after every loop header.
+func (rw *rewriter) instr(out []byte, r *reader, inCode bool) []byte {
+	start := r.off
+	op := r.byte()
+	copyRest := func() []byte { return append(out, r.b[start:r.off]...) }
+	switch {
+	case op == 0x02 || op == 0x04 || op == 0x06: // block, if, try
+		r.blockType()
+	case op == 0x03: // loop
+		r.blockType()
+		if r.err != nil {
+			return out
+		}
+		out = copyRest()
+		if inCode {
+			out = rw.check(out)
+		}
+		return out
+	case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0A || op == 0x0B || op == 0x0F ||
+		op == 0x19 || op == 0x1A || op == 0x1B || op == 0xD1:
+		// unreachable, nop, else, throw_ref, end, return, catch_all, drop, select, ref.is_null
+	case op == 0x07 || op == 0x08 || op == 0x09 || op == 0x0C || op == 0x0D || op == 0x18:
+		// catch, throw (tag); rethrow, br, br_if, delegate (label)
+		r.u32()
+	case op == 0x0E: // br_table
+		n := r.u32()
+		for i := uint32(0); i <= n && r.err == nil; i++ {
+			r.u32()
+		}
+	case op == 0x10 || op == 0x12 || op == 0xD2: // call, return_call, ref.func
+		f := r.u32()
+		if r.err != nil {
+			return out
+		}
+		out = append(out, op)
+		return appendU32(out, rw.fn(f))
+	case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
+		r.u32()
+		r.u32()
+	case op == 0x1C: // select with types
+		n := r.u32()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			r.valType()
+		}
+	case op == 0x1F: // try_table
+		r.blockType()
+		n := r.u32()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			switch kind := r.byte(); kind {
+			case 0x00, 0x01:
+				r.u32()
+				r.u32()
+			case 0x02, 0x03:
+				r.u32()
+			default:
+				r.fail(fmt.Sprintf("try_table catch kind 0x%x", kind))
+			}
+		}
+	case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
+		r.u32()
+	case op >= 0x28 && op <= 0x3E: // loads and stores
+		r.memArg()
+	case op == 0x3F || op == 0x40: // memory.size, memory.grow
+		r.u32()
+	case op == 0x41 || op == 0x42: // i32.const, i64.const
+		r.sleb()
+	case op == 0x43:
+		r.bytes(4)
+	case op == 0x44:
+		r.bytes(8)
+	case op >= 0x45 && op <= 0xC4: // numeric, no immediates
+	case op == 0xD0: // ref.null
+		r.heapType()
+	case op == 0xFC:
+		rw.prefixFC(r)
+	case op == 0xFD:
+		rw.prefixFD(r)
+	case op == 0xFE:
+		sub := r.u32()
+		if sub == 0x03 { // atomic.fence
+			r.byte()
+		} else if sub <= 0x4E {
+			r.memArg()
+		} else {
+			r.fail(fmt.Sprintf("atomic instruction 0xFE %d", sub))
+		}
+	default:
+		r.fail(fmt.Sprintf("opcode 0x%02x", op))
+	}
+	if r.err != nil {
+		return out
+	}
+	return copyRest()
+}
+
+func (rw *rewriter) prefixFC(r *reader) {
+	switch sub := r.u32(); {
+	case sub <= 7: // saturating truncations
+	case sub == 8: // memory.init
+		r.u32()
+		r.u32()
+	case sub == 9, sub == 13, sub == 11, sub >= 15 && sub <= 17: // data.drop, elem.drop, memory.fill, table.grow/size/fill
+		r.u32()
+	case sub == 10, sub == 12, sub == 14: // memory.copy, table.init, table.copy
+		r.u32()
+		r.u32()
+	default:
+		r.fail(fmt.Sprintf("instruction 0xFC %d", sub))
+	}
+}
+
+func (rw *rewriter) prefixFD(r *reader) {
+	switch sub := r.u32(); {
+	case sub <= 11, sub == 92, sub == 93: // loads, store, load zero
+		r.memArg()
+	case sub == 12, sub == 13: // v128.const, i8x16.shuffle
+		r.bytes(16)
+	case sub >= 21 && sub <= 34: // extract/replace lane
+		r.byte()
+	case sub >= 84 && sub <= 91: // load/store lane
+		r.memArg()
+		r.byte()
+	case sub <= 0x113: // numeric (relaxed SIMD included), no immediates
+	default:
+		r.fail(fmt.Sprintf("instruction 0xFD %d", sub))
+	}
+}
