@@ -62,7 +62,7 @@ func testModule() []byte {
 				0x0B, 0x0B, // end loop, end block
 				0x23, 0, 0x0B), // global.get 0; end
 			fnBody(0x20, 0, 0x41, 0, 0x11, 0, 0, 0x0B), // local.get 0; i32.const 0; call_indirect type 0 table 0
-			fnBody(0x41, 7, 0x24, 0, 0x10, 0, 0x0B),   // g = 7; call inc
+			fnBody(0x41, 7, 0x24, 0, 0x10, 0, 0x0B),    // g = 7; call inc
 			fnBody(
 				0x20, 0, 0x41, 2, 0x48, // n < 2
 				0x04, 0x7F, // if (result i32)
@@ -73,7 +73,7 @@ func testModule() []byte {
 				0x6A, // i32.add
 				0x0B, 0x0B),
 		)...),
-		sec(secCustom, 4, 'n', 'a', 'm', 'e'), // dropped by the rewrite
+		sec(secCustom, 4, 'n', 'a', 'm', 'e'),     // dropped by the rewrite
 		sec(secCustom, 3, 'x', 'y', 'z', 1, 2, 3), // kept
 	)
 }
