@@ -152,64 +152,75 @@ func fmul(x, y *fe) fe {
 // fadd returns x+y mod p for x, y < p.
 func fadd(x, y *fe) fe {
 	var z fe
-	s := uint64(x[0]) + uint64(y[0])
-	z[0] = uint32(s)
-	s = uint64(x[1]) + uint64(y[1]) + s>>32
-	z[1] = uint32(s)
-	s = uint64(x[2]) + uint64(y[2]) + s>>32
-	z[2] = uint32(s)
-	s = uint64(x[3]) + uint64(y[3]) + s>>32
-	z[3] = uint32(s)
-	s = uint64(x[4]) + uint64(y[4]) + s>>32
-	z[4] = uint32(s)
-	s = uint64(x[5]) + uint64(y[5]) + s>>32
-	z[5] = uint32(s)
-	s = uint64(x[6]) + uint64(y[6]) + s>>32
-	z[6] = uint32(s)
-	s = uint64(x[7]) + uint64(y[7]) + s>>32
-	z[7] = uint32(s)
-	p256CondSubP(&z, s>>32)
+	feAddTo(&z, x, y)
 	return z
 }
 
 // fsub returns x-y mod p for x, y < p.
 func fsub(x, y *fe) fe {
 	var z fe
-	d := uint64(x[0]) - uint64(y[0])
-	z[0] = uint32(d)
-	d = uint64(x[1]) - uint64(y[1]) - d>>63
-	z[1] = uint32(d)
-	d = uint64(x[2]) - uint64(y[2]) - d>>63
-	z[2] = uint32(d)
-	d = uint64(x[3]) - uint64(y[3]) - d>>63
-	z[3] = uint32(d)
-	d = uint64(x[4]) - uint64(y[4]) - d>>63
-	z[4] = uint32(d)
-	d = uint64(x[5]) - uint64(y[5]) - d>>63
-	z[5] = uint32(d)
-	d = uint64(x[6]) - uint64(y[6]) - d>>63
-	z[6] = uint32(d)
-	d = uint64(x[7]) - uint64(y[7]) - d>>63
-	z[7] = uint32(d)
-	if d>>63 != 0 { // x < y: add p back (mod 2^256)
-		s := uint64(z[0]) + 0xffffffff
-		z[0] = uint32(s)
-		s = uint64(z[1]) + 0xffffffff + s>>32
-		z[1] = uint32(s)
-		s = uint64(z[2]) + 0xffffffff + s>>32
-		z[2] = uint32(s)
-		s = uint64(z[3]) + s>>32
-		z[3] = uint32(s)
-		s = uint64(z[4]) + s>>32
-		z[4] = uint32(s)
-		s = uint64(z[5]) + s>>32
-		z[5] = uint32(s)
-		s = uint64(z[6]) + 1 + s>>32
-		z[6] = uint32(s)
-		s = uint64(z[7]) + 0xffffffff + s>>32
-		z[7] = uint32(s)
-	}
+	feSubTo(&z, x, y)
 	return z
+}
+
+// feAddTo sets z = x+y mod p for x, y < p; z may alias x or y. The point formulas
+// use these pointer-output forms: in Go's wasm output a returned [8]uint32 is
+// copied through the stack once more.
+func feAddTo(z, x, y *fe) {
+	s0 := uint64(x[0]) + uint64(y[0])
+	s1 := uint64(x[1]) + uint64(y[1]) + s0>>32
+	s2 := uint64(x[2]) + uint64(y[2]) + s1>>32
+	s3 := uint64(x[3]) + uint64(y[3]) + s2>>32
+	s4 := uint64(x[4]) + uint64(y[4]) + s3>>32
+	s5 := uint64(x[5]) + uint64(y[5]) + s4>>32
+	s6 := uint64(x[6]) + uint64(y[6]) + s5>>32
+	s7 := uint64(x[7]) + uint64(y[7]) + s6>>32
+	// Subtract p = 2^256 - 2^224 + 2^192 + 2^96 - 1 from the low 256 bits; keep the
+	// difference when the sum carried out or the subtraction did not borrow.
+	d0 := s0&0xffffffff - 0xffffffff
+	d1 := s1&0xffffffff - 0xffffffff - d0>>63
+	d2 := s2&0xffffffff - 0xffffffff - d1>>63
+	d3 := s3&0xffffffff - d2>>63
+	d4 := s4&0xffffffff - d3>>63
+	d5 := s5&0xffffffff - d4>>63
+	d6 := s6&0xffffffff - 1 - d5>>63
+	d7 := s7&0xffffffff - 0xffffffff - d6>>63
+	if s7>>32 != 0 || d7>>63 == 0 {
+		s0, s1, s2, s3, s4, s5, s6, s7 = d0, d1, d2, d3, d4, d5, d6, d7
+	}
+	z[0], z[1], z[2], z[3] = uint32(s0), uint32(s1), uint32(s2), uint32(s3)
+	z[4], z[5], z[6], z[7] = uint32(s4), uint32(s5), uint32(s6), uint32(s7)
+}
+
+// feSubTo sets z = x-y mod p for x, y < p; z may alias x or y.
+func feSubTo(z, x, y *fe) {
+	d0 := uint64(x[0]) - uint64(y[0])
+	d1 := uint64(x[1]) - uint64(y[1]) - d0>>63
+	d2 := uint64(x[2]) - uint64(y[2]) - d1>>63
+	d3 := uint64(x[3]) - uint64(y[3]) - d2>>63
+	d4 := uint64(x[4]) - uint64(y[4]) - d3>>63
+	d5 := uint64(x[5]) - uint64(y[5]) - d4>>63
+	d6 := uint64(x[6]) - uint64(y[6]) - d5>>63
+	d7 := uint64(x[7]) - uint64(y[7]) - d6>>63
+	if d7>>63 != 0 { // x < y: add p back (mod 2^256)
+		s := d0&0xffffffff + 0xffffffff
+		d0 = s
+		s = d1&0xffffffff + 0xffffffff + s>>32
+		d1 = s
+		s = d2&0xffffffff + 0xffffffff + s>>32
+		d2 = s
+		s = d3&0xffffffff + s>>32
+		d3 = s
+		s = d4&0xffffffff + s>>32
+		d4 = s
+		s = d5&0xffffffff + s>>32
+		d5 = s
+		s = d6&0xffffffff + 1 + s>>32
+		d6 = s
+		d7 = d7&0xffffffff + 0xffffffff + s>>32
+	}
+	z[0], z[1], z[2], z[3] = uint32(d0), uint32(d1), uint32(d2), uint32(d3)
+	z[4], z[5], z[6], z[7] = uint32(d4), uint32(d5), uint32(d6), uint32(d7)
 }
 
 // p256CondSubP reduces hi*2^256 + z, known to be < 2p, to z mod p: it subtracts p
@@ -336,46 +347,56 @@ func (p *jacPoint) add(q *jacPoint) {
 	p.x, p.y, p.z = x3, y3, z3
 }
 
-// addAffine sets p = p + q (madd-2007-bl), handling infinity and p == q.
-func (p *jacPoint) addAffine(q *affPoint) {
+// addAffine sets p = p + q, handling infinity and p == q.
+func (p *jacPoint) addAffine(q *affPoint) { p.addAffineSigned(q, false) }
+
+// addAffineSigned sets p = q + p, or q - p when negP is set (mixed addition,
+// madd-2004-hmv: 8M + 3S and 7 additions or subtractions, half the linear
+// operations of madd-2007-bl). It handles infinity and q == ±p. Negating p costs
+// nothing here: -p = (X, -Y, Z) and Y appears only in two sums, whose signs flip.
+// The scalar multiplications use this to add a negated table point: p - q is
+// -(q - p), so they keep the accumulator's sign aside instead of negating q.
+func (p *jacPoint) addAffineSigned(q *affPoint, negP bool) {
 	if p.isInf() {
 		p.x, p.y, p.z = q.x, q.y, p256One
 		return
 	}
-	z1z1 := fmul(&p.z, &p.z)
-	u2 := fmul(&q.x, &z1z1)
-	s2 := fmul(&q.y, &p.z)
-	s2 = fmul(&s2, &z1z1)
-	h := fsub(&u2, &p.x)
-	r := fsub(&s2, &p.y)
-	if feIsZero(&h) {
-		if feIsZero(&r) {
+	var t1, t2, t3, t4 fe
+	p256MulMont(&t1, &p.z, &p.z) // Z1^2
+	p256MulMont(&t2, &t1, &p.z)  // Z1^3
+	p256MulMont(&t1, &t1, &q.x)  // U2 = x2*Z1^2
+	p256MulMont(&t2, &t2, &q.y)  // S2 = y2*Z1^3
+	feSubTo(&t1, &t1, &p.x)      // H = U2 - X1
+	if negP {
+		feAddTo(&t2, &t2, &p.y) // R = S2 - (-Y1)
+	} else {
+		feSubTo(&t2, &t2, &p.y) // R = S2 - Y1
+	}
+	if feIsZero(&t1) {
+		if feIsZero(&t2) { // ±p == q
+			p.x, p.y, p.z = q.x, q.y, p256One
 			p.double()
-		} else {
+		} else { // ±p == -q
 			*p = jacPoint{}
 		}
 		return
 	}
-	r = fadd(&r, &r)
-	hh := fmul(&h, &h)
-	i := fadd(&hh, &hh)
-	i = fadd(&i, &i)
-	j := fmul(&h, &i)
-	v := fmul(&p.x, &i)
-	x3 := fmul(&r, &r)
-	x3 = fsub(&x3, &j)
-	x3 = fsub(&x3, &v)
-	x3 = fsub(&x3, &v)
-	t := fsub(&v, &x3)
-	y3 := fmul(&r, &t)
-	yj := fmul(&p.y, &j)
-	yj = fadd(&yj, &yj)
-	y3 = fsub(&y3, &yj)
-	zh := fadd(&p.z, &h)
-	z3 := fmul(&zh, &zh)
-	z3 = fsub(&z3, &z1z1)
-	z3 = fsub(&z3, &hh)
-	p.x, p.y, p.z = x3, y3, z3
+	p256MulMont(&p.z, &p.z, &t1) // Z3 = Z1*H
+	p256MulMont(&t3, &t1, &t1)   // H^2
+	p256MulMont(&t4, &t3, &t1)   // H^3
+	p256MulMont(&t3, &t3, &p.x)  // V = X1*H^2
+	p256MulMont(&p.x, &t2, &t2)  // R^2
+	feSubTo(&p.x, &p.x, &t3)
+	feSubTo(&p.x, &p.x, &t3)
+	feSubTo(&p.x, &p.x, &t4)    // X3 = R^2 - 2V - H^3
+	feSubTo(&t3, &t3, &p.x)     // V - X3
+	p256MulMont(&t3, &t3, &t2)  // R*(V - X3)
+	p256MulMont(&t4, &t4, &p.y) // H^3*Y1
+	if negP {
+		feAddTo(&p.y, &t3, &t4) // Y3 = R*(V - X3) - H^3*(-Y1)
+	} else {
+		feSubTo(&p.y, &t3, &t4) // Y3 = R*(V - X3) - H^3*Y1
+	}
 }
 
 // Comb table shape: p256Windows windows of p256WindowBits bits with signed digits
@@ -458,6 +479,7 @@ func (c *p256Comb) addScalarMult(acc *jacPoint, k *fe) {
 	bits := uint(c.bits)
 	full := uint32(1) << bits
 	var carry uint32
+	neg := false // the sum so far is -acc (see addAffineSigned)
 	for i := 0; i < c.windows; i++ {
 		bit := bits * uint(i)
 		limb, off := bit/32, bit%32
@@ -474,14 +496,16 @@ func (c *p256Comb) addScalarMult(acc *jacPoint, k *fe) {
 		if d > uint32(c.entries) {
 			carry = 1
 			if d < full {
-				q := &row[full-d-1]
-				neg := affPoint{q.x, fsub(&feZero, &q.y)}
-				acc.addAffine(&neg)
+				// acc is sign*A; sign*A - Q = -(Q - sign*A).
+				acc.addAffineSigned(&row[full-d-1], !neg)
+				neg = true
 			}
 		} else if d != 0 {
-			acc.addAffine(&row[d-1])
+			acc.addAffineSigned(&row[d-1], neg)
+			neg = false
 		}
 	}
+	acc.fixSign(neg)
 	// bits*(windows-1) >= 257-bits, so the top window holds at most bits-1 bits of
 	// k plus a carry, which is <= entries: no carry out.
 }
@@ -519,6 +543,7 @@ func p256GMont() (fe, fe) {
 // becomes d-32 with a carry of 1 into the next window.
 func (t *p256Table) addScalarMult(acc *jacPoint, k *fe) {
 	var carry uint32
+	neg := false // the sum so far is -acc (see addAffineSigned)
 	for i := 0; i < p256Windows; i++ {
 		bit := uint(p256WindowBits * i)
 		limb, off := bit/32, bit%32
@@ -536,18 +561,26 @@ func (t *p256Table) addScalarMult(acc *jacPoint, k *fe) {
 			// -(32-d)*P and carry 1.
 			carry = 1
 			if d < 1<<p256WindowBits {
-				q := &t[i][(1<<p256WindowBits)-d-1]
-				neg := affPoint{q.x, fsub(&feZero, &q.y)}
-				acc.addAffine(&neg)
+				acc.addAffineSigned(&t[i][(1<<p256WindowBits)-d-1], !neg)
+				neg = true
 			}
 		} else if d != 0 {
-			acc.addAffine(&t[i][d-1])
+			acc.addAffineSigned(&t[i][d-1], neg)
+			neg = false
 		}
 	}
+	acc.fixSign(neg)
 	// The top window holds at most bit 255 plus a carry: d <= 2, no carry out.
 }
 
 var feZero fe
+
+// fixSign negates p when neg is set (Y of infinity stays as it is: Z = 0 decides).
+func (p *jacPoint) fixSign(neg bool) {
+	if neg {
+		feSubTo(&p.y, &feZero, &p.y)
+	}
+}
 
 var (
 	p256GOnce  sync.Once
