@@ -582,6 +582,9 @@ func (t *p256Table) addScalarMult(acc *jacPoint, k *fe) {
 var feZero fe
 
 // fixSign negates p when neg is set (Y of infinity stays as it is: Z = 0 decides).
+// With the recodings here the last digit added is positive (a negative digit
+// carries into a higher window, and the top window never overflows), so neg ends
+// false; the scalar multiplications still call it rather than rely on that.
 func (p *jacPoint) fixSign(neg bool) {
 	if neg {
 		feSubTo(&p.y, &feZero, &p.y)
