@@ -31,14 +31,7 @@ var (
 	p256One fe // 1 in Montgomery form mod p (2^256 mod p)
 	p256B   fe // curve b, Montgomery form
 
-	p256NBig = elliptic.P256().Params().N
 )
-
-func feFromBigBytes(b []byte) fe {
-	var z fe
-	feFromBytes(&z, b)
-	return z
-}
 
 func negInv32(x uint32) uint32 {
 	inv := x

@@ -1,10 +1,20 @@
 package jwt
 
 import (
+	"crypto/elliptic"
 	"crypto/rand"
 	"math/big"
 	"testing"
 )
+
+var p256NBig = elliptic.P256().Params().N
+
+// feFromBigBytes reads 32 big-endian bytes into a field element.
+func feFromBigBytes(b []byte) fe {
+	var z fe
+	feFromBytes(&z, b)
+	return z
+}
 
 // invNCheck compares p256InvN with math/big's ModInverse for x in [1, n).
 func invNCheck(t testing.TB, xb *big.Int) {
