@@ -153,6 +153,13 @@ func BenchmarkP256Parts(b *testing.B) {
 			new(big.Int).ModInverse(s, n)
 		}
 	})
+	b.Run("invN", func(b *testing.B) {
+		s := feFromBigBytes(bytes.Repeat([]byte{0x5a}, 32))
+		b.ReportAllocs()
+		for b.Loop() {
+			p256InvN(&s)
+		}
+	})
 	b.Run("addAffine", func(b *testing.B) {
 		g := p256G()
 		acc := jacPoint{g[0][1].x, g[0][1].y, p256One}

@@ -160,8 +160,9 @@ func BenchmarkP256Field(b *testing.B) {
 	})
 }
 
-// TestP256SignedWindows checks the signed 5-bit window recoding on scalars whose
-// windows are all 15, 16, 17 or 31 (carry chains through every window), small
+// TestP256SignedWindows checks the signed window recoding on scalars whose windows
+// are all just below, at or above the signed-digit bound, or all ones (carry chains
+// through every window) for 5-, 6-, 7- and 8-bit windows, small
 // scalars, and values around n and 2^256, for G's table and a key's table,
 // against crypto/elliptic.
 func TestP256SignedWindows(t *testing.T) {
@@ -170,7 +171,8 @@ func TestP256SignedWindows(t *testing.T) {
 	one := big.NewInt(1)
 	var ks []*big.Int
 	for _, pat := range [][2]int64{{5, 1}, {5, 15}, {5, 16}, {5, 17}, {5, 30}, {5, 31},
-		{7, 63}, {7, 64}, {7, 65}, {7, 127}, {7, 126}, {8, 128}, {8, 255}, {6, 32}, {6, 33}} {
+		{7, 63}, {7, 64}, {7, 65}, {7, 127}, {7, 126}, {8, 128}, {8, 255}, {6, 31}, {6, 32}, {6, 33},
+		{6, 62}, {6, 63}} {
 		bits, w := pat[0], pat[1]
 		k := new(big.Int)
 		for i := int64(0); i < 260/bits+1; i++ {
