@@ -27,6 +27,7 @@ type plugin struct {
 	// which is slow in wasm.
 	allowed, cacheHit, cacheMiss counter
 	tick                         time.Duration
+	free                         []*stream // released streams (see stream.Release)
 	rand                         *rand.Rand
 }
 
@@ -131,10 +132,20 @@ func (p *plugin) OnHTTPCallResponse(callID uint32, numHeaders, bodySize, _ int) 
 	}
 }
 
-// NewHTTPContext creates the per-request gate.
+// NewHTTPContext creates the per-request gate, reusing a released one when it can.
 func (p *plugin) NewHTTPContext(id uint32) abi.HTTPContext {
+	if n := len(p.free); n > 0 {
+		s := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		s.id = id
+		return s
+	}
 	return &stream{id: id, plugin: p}
 }
+
+// maxFreeStreams bounds the streams kept for reuse after a burst.
+const maxFreeStreams = 256
 
 // count increments a counter, defining it on first use. Hosts without metrics are tolerated.
 func (p *plugin) count(name string) {

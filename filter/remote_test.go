@@ -396,3 +396,34 @@ func TestRotationFetchedElsewhereIsAdopted(t *testing.T) {
 		t.Fatalf("VM b refused a key VM a already fetched: %+v", sb.Local)
 	}
 }
+
+// TestGonePausedRequestIsForgottenAndReused: a paused request whose client went away is
+// dropped from the waiters by proxy_on_delete alone (the filter exports no proxy_on_done), its
+// stream is reused by the next request, and only that request is resumed when keys arrive.
+func TestGonePausedRequestIsForgottenAndReused(t *testing.T) {
+	k := testKeys()
+	h := startRemote(t, nil)
+	gone := h.Request("GET", "/orders", bearer(sign(t, k.rsa, claims(h.Clock, func(c map[string]any) { c["sub"] = "gone-user" }))))
+	if !gone.Paused {
+		t.Fatal("first request not paused")
+	}
+	gone.FinishWithoutDone()
+	next := h.Request("GET", "/orders", bearer(sign(t, k.rsa, claims(h.Clock, nil))))
+	if !next.Paused {
+		t.Fatal("second request not paused")
+	}
+	serveKeys(t, h, k.rsa, k.ec)
+	if gone.Forwarded || gone.Local != nil {
+		t.Fatalf("a request that went away was answered: forwarded=%v local=%+v", gone.Forwarded, gone.Local)
+	}
+	if !next.Forwarded || next.RequestHeader("x-user-id") == "gone-user" || next.RequestHeader("x-user-id") == "" {
+		t.Fatalf("resumed request: forwarded=%v x-user-id=%q", next.Forwarded, next.RequestHeader("x-user-id"))
+	}
+	if m := h.Metric("gatewarden_allowed"); m == nil || m.Value != 1 {
+		t.Fatalf("gatewarden_allowed = %+v, want one decision (the gone request must not be resumed)", m)
+	}
+	next.Finish()
+	if n := h.VM().Streams(); n != 0 {
+		t.Fatalf("%d streams left", n)
+	}
+}

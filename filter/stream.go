@@ -121,6 +121,16 @@ func (s *stream) resume(now time.Time) {
 	}
 }
 
+// Release implements abi.Releaser: the VM deleted the stream, so it is cleared and kept for
+// the next request (OnDone ran before, so no key state refers to it).
+func (s *stream) Release() {
+	p := s.plugin
+	*s = stream{plugin: p}
+	if len(p.free) < maxFreeStreams {
+		p.free = append(p.free, s)
+	}
+}
+
 // OnDone forgets a request that ended while paused (the client went away).
 func (s *stream) OnDone() {
 	if s.waitingOn != nil {

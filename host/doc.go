@@ -3,10 +3,21 @@
 //
 // A Runtime owns the compilation cache (optionally on disk) and the state
 // shared between plugins of the same vm_id (shared data, shared queues). A
-// Plugin is one loaded module with its configuration, run by N VM instances;
-// each instance is owned by one goroutine (its worker) that makes every call
-// into it, so a wasm instance is never entered concurrently. Requests are
-// pinned to the least busy VM for their whole life.
+// Plugin is one loaded module with its configuration, run by N VM instances.
+// A wasm instance is never entered concurrently: every call into it is made
+// with the VM's lock held, by the VM's worker goroutine (timers, callout
+// responses, queued work) or, when the VM is idle, by the request's own
+// goroutine, as an Envoy worker thread runs the filters of its connections
+// (this saves two goroutine hand-offs per callback). Requests are pinned to
+// the least busy VM for their whole life, and a stream's callbacks run in
+// order.
+//
+// Limits.MaxCallbackTime is enforced by instrumenting the module (package
+// host/meter): an inline budget counter at every function entry and loop
+// header calls one host function every meter.Interval checks, where the
+// host stops a callback past its deadline and Go can preempt the goroutine.
+// Modules the rewrite does not understand fall back to wazero's
+// close-on-context-done, which exits to Go at every loop iteration.
 //
 // Behaviour follows the spec
 // (https://github.com/proxy-wasm/spec/tree/main/abi-versions/v0.2.1) and,

@@ -49,8 +49,5 @@ func proxyOnRequestHeaders(contextID, numHeaders uint32, endOfStream bool) uint3
 	return uint32(theVM().OnRequestHeaders(contextID, int(numHeaders), endOfStream))
 }
 
-//go:wasmexport proxy_on_done
-func proxyOnDone(contextID uint32) bool { return theVM().OnDone(contextID) }
-
 //go:wasmexport proxy_on_delete
 func proxyOnDelete(contextID uint32) { theVM().OnDelete(contextID) }

@@ -225,6 +225,13 @@ type HTTPContext interface {
 	OnDone()
 }
 
+// Releaser is an HTTPContext the VM hands back once the host deleted it, so the plugin can
+// reuse it for a later stream (an allocation per request is a visible cost in wasm). After
+// Release the VM never calls the context again.
+type Releaser interface {
+	Release()
+}
+
 // DefaultHTTPContext continues every phase and ignores the end of the stream.
 type DefaultHTTPContext struct{}
 

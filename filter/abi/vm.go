@@ -18,6 +18,7 @@ type stream struct {
 	ctx  HTTPContext
 	root uint32
 	used bool // the slot holds a stream
+	done bool // OnDone was delivered
 }
 
 // streamSlots is the size of streamTable's direct-mapped part.
@@ -198,15 +199,28 @@ func (vm *VM) OnLog(id uint32) {
 // OnDone implements proxy_on_done. Streams are done at once; root contexts too (no pending
 // work is kept past the VM's end).
 func (vm *VM) OnDone(id uint32) bool {
-	if s, ok := vm.streams.get(id); ok {
-		s.ctx.OnDone()
+	if s, ok := vm.streams.get(id); ok && !s.done {
+		s.done = true
+		vm.streams.put(s)
+		if s.ctx != nil {
+			s.ctx.OnDone()
+		}
 	}
 	return true
 }
 
-// OnDelete implements proxy_on_delete: the context's state is dropped.
+// OnDelete implements proxy_on_delete: the context's state is dropped. A stream that got no
+// proxy_on_done (the filter does not export it; see exports_full_wasip1.go) gets OnDone first,
+// and a context that implements Releaser is handed back to its plugin.
 func (vm *VM) OnDelete(id uint32) {
-	if vm.streams.remove(id) {
+	if s, ok := vm.streams.get(id); ok {
+		if !s.done && s.ctx != nil {
+			s.ctx.OnDone()
+		}
+		vm.streams.remove(id)
+		if r, ok := s.ctx.(Releaser); ok {
+			r.Release()
+		}
 		return
 	}
 	delete(vm.roots, id)

@@ -270,6 +270,16 @@ func (s *Stream) Finish() {
 	delete(h.streams, s.ID)
 }
 
+// FinishWithoutDone ends the stream as a host does for a module that does not export
+// proxy_on_done (Gatewarden's filter): on_log, then on_delete.
+func (s *Stream) FinishWithoutDone() {
+	h := s.host
+	h.current = s.ID
+	h.vm.OnLog(s.ID)
+	h.vm.OnDelete(s.ID)
+	delete(h.streams, s.ID)
+}
+
 // RequestHeader returns the first value of key the upstream would see.
 func (s *Stream) RequestHeader(key string) string { return find(s.RequestHeaders, key) }
 
