@@ -269,7 +269,12 @@ func (m *module) instrument() ([]byte, error) {
 	for _, s := range m.sections {
 		if s.id == secCustom {
 			if s.name == "name" {
-				continue // function indices moved; the names would be wrong
+				// Function indices moved: renumber the names (wazero shows them in stack
+				// traces), or drop them if they cannot be read.
+				if body, err := rw.names(s.body); err == nil {
+					emit(s.id, body)
+				}
+				continue
 			}
 			emit(s.id, s.body)
 			continue

@@ -73,7 +73,10 @@ func testModule() []byte {
 				0x6A, // i32.add
 				0x0B, 0x0B),
 		)...),
-		sec(secCustom, 4, 'n', 'a', 'm', 'e'),     // dropped by the rewrite
+		// name section, function names: 1 "run_impl", 4 "fib_impl" (renumbered by the rewrite)
+		sec(secCustom, cat([]byte{4, 'n', 'a', 'm', 'e', 1, 21, 2},
+			[]byte{1, 8, 'r', 'u', 'n', '_', 'i', 'm', 'p', 'l'},
+			[]byte{4, 8, 'f', 'i', 'b', '_', 'i', 'm', 'p', 'l'})...),
 		sec(secCustom, 3, 'x', 'y', 'z', 1, 2, 3), // kept
 	)
 }
@@ -152,6 +155,13 @@ func TestInstrumentKeepsBehaviour(t *testing.T) {
 	checks := 10002 + 303 + 21891 + 1
 	if want := checks / Interval; mc.ticks < want-1 || mc.ticks > want+1 {
 		t.Fatalf("%d ticks for %d checks, want about %d", mc.ticks, checks, want)
+	}
+	for export, want := range map[string]string{"run": "run_impl", "fib": "fib_impl"} {
+		for _, m := range []api.Module{plain, metered} {
+			if got := m.ExportedFunction(export).Definition().Name(); got != want {
+				t.Errorf("%s is named %q, want %q (name section)", export, got, want)
+			}
+		}
 	}
 	if g := metered.ExportedGlobal("g"); g == nil || g.Get() != 7 {
 		t.Fatal("the global export was lost or renumbered")

@@ -117,6 +117,55 @@ func (rw *rewriter) elements(body []byte) ([]byte, error) {
 	return out, r.err
 }
 
+// names renumbers the function indices of a "name" custom section: function names
+// (subsection 1), local names (2) and label names (3); other subsections are kept as they are.
+func (rw *rewriter) names(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	out := appendName(nil, r.name())
+	for !r.done() && r.err == nil {
+		id := r.byte()
+		sub := &reader{b: r.bytes(int(r.u32()))}
+		if r.err != nil {
+			break
+		}
+		var nb []byte
+		switch id {
+		case 1:
+			n := sub.u32()
+			nb = appendU32(nb, n)
+			for i := uint32(0); i < n && sub.err == nil; i++ {
+				nb = appendU32(nb, rw.fn(sub.u32()))
+				nb = appendName(nb, sub.name())
+			}
+		case 2, 3:
+			n := sub.u32()
+			nb = appendU32(nb, n)
+			for i := uint32(0); i < n && sub.err == nil; i++ {
+				nb = appendU32(nb, rw.fn(sub.u32()))
+				m := sub.u32()
+				nb = appendU32(nb, m)
+				for j := uint32(0); j < m && sub.err == nil; j++ {
+					nb = appendU32(nb, sub.u32())
+					nb = appendName(nb, sub.name())
+				}
+			}
+		default:
+			nb = sub.b
+			sub.off = len(sub.b)
+		}
+		if sub.err == nil && !sub.done() {
+			sub.fail("bytes after a name subsection")
+		}
+		if sub.err != nil {
+			return nil, sub.err
+		}
+		out = append(out, id)
+		out = appendU32(out, uint32(len(nb)))
+		out = append(out, nb...)
+	}
+	return out, r.err
+}
+
 // constExpr copies a constant expression (through its end), renumbering ref.func.
 func (rw *rewriter) constExpr(out []byte, r *reader) []byte {
 	for r.err == nil {
