@@ -273,3 +273,28 @@ func TestSanitize(t *testing.T) {
 		t.Errorf("sanitize kept control characters: %q", got)
 	}
 }
+
+// TestReusedStreamKeepsCacheKeys: a stream's header buffer is reused by its next request, so
+// the verified-token cache must keep its own copy of each token: a token cached from one
+// stream's buffer must still hit after that buffer carried another request.
+func TestReusedStreamKeepsCacheKeys(t *testing.T) {
+	k := testKeys()
+	h := startHost(t, testConfig(t))
+	tok := func(sub string) string {
+		return sign(t, k.rsa, claims(h.Clock, func(c map[string]any) { c["sub"] = sub }))
+	}
+	t0, tx, ty := tok("user-0"), tok("user-x"), tok("user-y")
+	a := h.Request("GET", "/", bearer(t0)) // cached from a's buffer
+	b := h.Request("GET", "/", bearer(tx))
+	a.Finish()
+	c := h.Request("GET", "/", bearer(ty)) // reuses a's stream and buffer
+	c.Finish()
+	b.Finish()
+	d := h.Request("GET", "/", bearer(t0)) // b's stream: another buffer
+	if !d.Forwarded || d.RequestHeader("x-user-id") != "user-0" {
+		t.Fatalf("repeated token: forwarded=%v x-user-id=%q", d.Forwarded, d.RequestHeader("x-user-id"))
+	}
+	if m := h.Metric("gatewarden_cache_hit"); m == nil || m.Value != 1 {
+		t.Fatalf("cache hits = %+v, want 1: the cached token changed with its stream's buffer", m)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/gatewarden/gatewarden/filter/abi"
@@ -31,8 +32,10 @@ type stream struct {
 	source    *tokenSource
 	requestID string
 	// headers is the request as it arrived, read with one host call (each single-header read
-	// costs a host call that re-enters the guest to allocate).
+	// costs a host call that re-enters the guest to allocate). The keys and values point into
+	// hbuf; both are kept for the stream's reuse (see Release), so a request allocates nothing.
 	headers []abi.Header
+	hbuf    []byte
 
 	// While paused: when to give up, the key state waited on, and whether the wait is an
 	// unknown-kid refetch (a second unknown kid then fails instead of fetching again).
@@ -51,12 +54,14 @@ func (s *stream) OnRequestHeaders(int, bool) abi.Action {
 		return abi.ActionPause
 	}
 	cfg := p.cfg
-	headers, err := h.Headers(abi.MapHTTPRequestHeaders)
+	// The request's headers, their strings pointing into s.hbuf, which this stream reuses
+	// for its next request: whatever outlives the request (the token a cache keeps) is copied.
+	headers, hbuf, err := h.HeadersInto(abi.MapHTTPRequestHeaders, s.headers, s.hbuf)
+	s.headers, s.hbuf = headers, hbuf
 	if err != nil {
 		s.deny(400, "", "unreadable_headers")
 		return abi.ActionPause
 	}
-	s.headers = headers
 	// Strip first, on every path, so a client can never supply its own identity headers.
 	for _, name := range cfg.injected {
 		if s.has(name) {
@@ -125,7 +130,9 @@ func (s *stream) resume(now time.Time) {
 // the next request (OnDone ran before, so no key state refers to it).
 func (s *stream) Release() {
 	p := s.plugin
-	*s = stream{plugin: p}
+	headers, hbuf := s.headers[:0], s.hbuf[:0]
+	clear(s.headers[:cap(s.headers)]) // drop the strings into hbuf (and older buffers)
+	*s = stream{plugin: p, headers: headers, hbuf: hbuf}
 	if len(p.free) < maxFreeStreams {
 		p.free = append(p.free, s)
 	}
@@ -285,7 +292,8 @@ func (s *stream) verifyWith(prov *provider, now time.Time) (*jwt.Token, *keyStat
 		if exp := tok.Claims.ExpiresAt; !exp.IsZero() && exp.Before(expires) {
 			expires = exp
 		}
-		c.Put(s.token, tok, expires)
+		// The token points into the stream's header buffer, reused by its next request.
+		c.Put(strings.Clone(s.token), tok, expires)
 	}
 	return tok, nil, nil
 }

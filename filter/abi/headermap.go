@@ -45,13 +45,19 @@ func EncodeHeaderMap(headers []Header) []byte {
 // every key and value must be NUL-terminated, and no bytes may trail. Empty input (or a lone NUL,
 // which some hosts send) is an empty map.
 func DecodeHeaderMap(b []byte) ([]Header, error) {
-	return decodeHeaderMap(b, false)
+	return decodeHeaderMap(b, false, nil)
+}
+
+// DecodeHeaderMapInto is DecodeHeaderMap with the entries in dst[:0] (when it is large enough)
+// and keys and values pointing into b, which must not change while they are used.
+func DecodeHeaderMapInto(b []byte, dst []Header) ([]Header, error) {
+	return decodeHeaderMap(b, true, dst)
 }
 
 // decodeHeaderMap is DecodeHeaderMap; with alias the keys and values point into b instead of
 // being copied (two allocations fewer per header, a visible share of a request in wasm), so b
-// must never change afterwards: only for buffers the host call just handed over.
-func decodeHeaderMap(b []byte, alias bool) ([]Header, error) {
+// must not change while they are used. The entries go into dst[:0] when it is large enough.
+func decodeHeaderMap(b []byte, alias bool, dst []Header) ([]Header, error) {
 	if len(b) == 0 || (len(b) == 1 && b[0] == 0) {
 		return nil, nil
 	}
@@ -66,7 +72,12 @@ func decodeHeaderMap(b []byte, alias bool) ([]Header, error) {
 	if uint64(len(b)) < lensEnd {
 		return nil, fmt.Errorf("%w: %d pairs need %d bytes of lengths, have %d", ErrHeaderMap, n, lensEnd, len(b))
 	}
-	headers := make([]Header, n)
+	var headers []Header
+	if uint32(cap(dst)) >= n {
+		headers = dst[:n]
+	} else {
+		headers = make([]Header, n)
+	}
 	data := b[lensEnd:]
 	for i := range headers {
 		kl := uint64(binary.LittleEndian.Uint32(b[4+8*i:]))

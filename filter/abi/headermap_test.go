@@ -69,7 +69,7 @@ func FuzzDecodeHeaderMap(f *testing.F) {
 	f.Add([]byte{0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		hs, err := DecodeHeaderMap(b)
-		aliased, aerr := decodeHeaderMap(append([]byte(nil), b...), true)
+		aliased, aerr := decodeHeaderMap(append([]byte(nil), b...), true, make([]Header, 0, 4))
 		if (err == nil) != (aerr == nil) || len(aliased) != len(hs) {
 			t.Fatalf("aliasing decode disagrees: %v vs %v", err, aerr)
 		}

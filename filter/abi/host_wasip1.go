@@ -50,7 +50,26 @@ func (wasmHost) Headers(m MapType) ([]Header, error) {
 		return nil, err
 	}
 	// b is this call's own buffer and nothing else refers to it: the headers may alias it.
-	return decodeHeaderMap(b, true)
+	return decodeHeaderMap(b, true, nil)
+}
+
+func (wasmHost) HeadersInto(m MapType, dst []Header, buf []byte) ([]Header, []byte, error) {
+	var p, n uint32
+	allocInto = buf[:cap(buf)]
+	st := Status(proxyGetHeaderMapPairs(uint32(m), &p, &n))
+	allocInto = nil
+	if err := st.Err(); err != nil {
+		return dst[:0], buf, err
+	}
+	b, err := take(p, n)
+	if err != nil {
+		return dst[:0], buf, err
+	}
+	if len(b) > cap(buf) {
+		buf = b[:0] // the host needed more room than buf had: keep its buffer for next time
+	}
+	hs, err := decodeHeaderMap(b, true, dst)
+	return hs, buf, err
 }
 
 func (wasmHost) Header(m MapType, key string) (string, error) {

@@ -15,13 +15,23 @@ type pin struct {
 	buf []byte
 }
 
+// allocInto is a caller-owned buffer the next allocation uses if it fits (see
+// wasmHost.HeadersInto), so a header map read allocates nothing.
+var allocInto []byte
+
 //go:wasmexport proxy_on_memory_allocate
 func proxyOnMemoryAllocate(size uint32) uint32 {
 	n := size
 	if n == 0 {
 		n = 1
 	}
-	buf := make([]byte, n)
+	var buf []byte
+	if uint32(cap(allocInto)) >= n {
+		buf = allocInto[:n:n]
+		allocInto = nil
+	} else {
+		buf = make([]byte, n)
+	}
 	p := uint32(uintptr(unsafe.Pointer(&buf[0])))
 	pinned = append(pinned, pin{ptr: p, buf: buf})
 	return p

@@ -154,6 +154,11 @@ type Host interface {
 	GetBuffer(buffer BufferType, start, max int) ([]byte, error)
 	// Headers returns all entries of a header map in order.
 	Headers(m MapType) ([]Header, error)
+	// HeadersInto is Headers without garbage: the entries go into dst[:0] and their keys and
+	// values point into buf (grown when too small), which the caller owns and must not change
+	// while it uses them. It returns both for the next call. Keep a copy of anything that must
+	// outlive the buffer's next reuse.
+	HeadersInto(m MapType, dst []Header, buf []byte) ([]Header, []byte, error)
 	// Header returns the first value of key, or ErrNotFound.
 	Header(m MapType, key string) (string, error)
 	// AddHeader appends a value for key.

@@ -376,6 +376,23 @@ func (h *Host) Headers(m abi.MapType) ([]abi.Header, error) {
 	return append([]abi.Header(nil), *hm...), nil
 }
 
+// HeadersInto implements abi.Host. Like the wasm host, it reuses dst and round-trips the
+// entries through buf in the ABI's wire format, so values alias buf as they do in wasm and a
+// caller that keeps one past the buffer's reuse sees it change in tests too.
+func (h *Host) HeadersInto(m abi.MapType, dst []abi.Header, buf []byte) ([]abi.Header, []byte, error) {
+	hm, err := h.headerMap(m)
+	if err != nil {
+		return dst[:0], buf, err
+	}
+	enc := abi.EncodeHeaderMap(*hm)
+	if cap(buf) < len(enc) {
+		buf = make([]byte, 0, len(enc))
+	}
+	b := append(buf[:0], enc...)
+	hs, err := abi.DecodeHeaderMapInto(b, dst)
+	return hs, buf[:0], err
+}
+
 // Header implements abi.Host.
 func (h *Host) Header(m abi.MapType, key string) (string, error) {
 	hm, err := h.headerMap(m)
