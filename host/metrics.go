@@ -145,7 +145,9 @@ func promName(name string) string {
 }
 
 // Collector returns a prometheus.Collector exposing the metrics the plugin's
-// filter defined (proxy_define_metric), labelled plugin=<Name>. Counters and
+// filter defined (proxy_define_metric), labelled plugin=<Name>, and the
+// host's proxywasm_filter_duration_seconds histogram (the latency the filter
+// adds to each request). Counters and
 // gauges keep their names (a "wasmcustom." prefix is dropped and characters
 // Prometheus does not allow become "_"); histograms use Envoy's default
 // buckets. Register it once on the registry an admin listener serves.
@@ -161,6 +163,7 @@ func (c *pluginCollector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect implements prometheus.Collector.
 func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
+	c.filterTime.Collect(ch)
 	s := &c.metrics
 	s.mu.RLock()
 	list := s.list[:len(s.list):len(s.list)]

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	dto "github.com/prometheus/client_model/go"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +32,9 @@ func TestPrometheusCollector(t *testing.T) {
 	if err := reg.Register(e.p.Collector()); err != nil {
 		t.Fatal(err)
 	}
+	// The filter-time sample is recorded when the stream's on_delete ran, which may be just
+	// after the client got its answer.
+	waitFor(t, func() bool { return histCount(e.p.filterTime) == 1 })
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +50,11 @@ func TestPrometheusCollector(t *testing.T) {
 				got[mf.GetName()] = m.GetCounter().GetValue()
 			case m.Gauge != nil:
 				got[mf.GetName()] = m.GetGauge().GetValue()
+			case m.Histogram != nil && mf.GetName() == "proxywasm_filter_duration_seconds":
+				got[mf.GetName()] = float64(m.GetHistogram().GetSampleCount())
+				if sum := m.GetHistogram().GetSampleSum(); sum <= 0 || sum > 10 {
+					t.Errorf("filter time sum %v s", sum)
+				}
 			case m.Histogram != nil:
 				got[mf.GetName()] = float64(m.GetHistogram().GetSampleCount())
 				if m.GetHistogram().GetSampleSum() != 42 {
@@ -54,7 +63,8 @@ func TestPrometheusCollector(t *testing.T) {
 			}
 		}
 	}
-	for name, want := range map[string]float64{"req_counter": 5, "gauge": 7, "hist": 1, "created": 1} {
+	// One request, finished: one filter-time sample (recorded when the stream ends).
+	for name, want := range map[string]float64{"req_counter": 5, "gauge": 7, "hist": 1, "created": 1, "proxywasm_filter_duration_seconds": 1} {
 		if got[name] != want {
 			t.Errorf("%s = %v, want %v (all: %v)", name, got[name], want, got)
 		}
@@ -216,4 +226,13 @@ func TestMemoryLimit(t *testing.T) {
 	if res := e.do("pass"); res.code != 200 {
 		t.Fatalf("after: %d", res.code)
 	}
+}
+
+// histCount is the sample count of h.
+func histCount(h prometheus.Histogram) uint64 {
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetHistogram().GetSampleCount()
 }

@@ -72,6 +72,7 @@ type stream struct {
 	bodyConsumed                          bool          // request goroutine: feedWhilePaused read some body
 	abort                                 atomic.Uint32 // decision from the request body reader
 	queued                                atomic.Int32  // tasks of this stream in the VM's queue or running from it
+	filterTime                            time.Duration // time in request/response callbacks so far (VM lock held)
 	props                                 map[string][]byte
 	status                                int
 	respHeld                              bool // response headers held while the body is delivered

@@ -408,6 +408,17 @@ func (v *vm) post(ctx context.Context, t task) bool {
 // down and starts its replacement (the worker then exits). queued says t came
 // through the task queue.
 func (v *vm) handleLocked(t task, queued bool) {
+	if t.s != nil {
+		if t.kind == taskFinish {
+			if t.s.filterTime > 0 {
+				v.p.filterTime.Observe(t.s.filterTime.Seconds())
+				t.s.filterTime = 0
+			}
+		} else {
+			start := time.Now()
+			defer func() { t.s.filterTime += time.Since(start) }()
+		}
+	}
 	v.handle(t)
 	if queued && t.s != nil {
 		t.s.queued.Add(-1)

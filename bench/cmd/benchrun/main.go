@@ -67,11 +67,15 @@ type runResult struct {
 	BackendCPUUS float64
 	Open         openResult
 	Seq          wrkResult // one connection, closed loop (runSequential)
-	StatusOK     bool
-	Note         string
-	Profile      string
-	Load1        float64 // load average when the run started
-	OtherPct     float64 // CPU used by processes outside the benchmark during the wrk run, % of all cores
+	// FilterP50US is the median of proxywasm_filter_duration_seconds (the time each request
+	// spent in the filter's callbacks, measured by the host) over the sequential run, and
+	// FilterP50SatUS over the saturation run; 0 when the gateway exposes no such metric.
+	FilterP50US, FilterP50SatUS float64
+	StatusOK                    bool
+	Note                        string
+	Profile                     string
+	Load1                       float64 // load average when the run started
+	OtherPct                    float64 // CPU used by processes outside the benchmark during the wrk run, % of all cores
 }
 
 type configResult struct {
@@ -351,8 +355,8 @@ func run(opt *options) (*results, error) {
 				log.Printf("   %s: %v", s.Name, err)
 			}
 			cr.Runs = append(cr.Runs, r)
-			log.Printf("   %-11s %8.0f rps  cpu %6.1f us/req  seq p50 %dus  open %4.0f/s p50 %v p99 %v  ok=%v  others %.0f%% load %.1f %s",
-				s.Name, r.RPS, r.CPUPerReqUS, r.Seq.P50US, r.Open.Rate, r.Open.P50.Round(time.Microsecond), r.Open.P99.Round(time.Microsecond), r.StatusOK, r.OtherPct, r.Load1, r.Note)
+			log.Printf("   %-11s %8.0f rps  cpu %6.1f us/req  seq p50 %dus (filter %.0fus, sat %.0fus)  open %4.0f/s p50 %v p99 %v  ok=%v  others %.0f%% load %.1f %s",
+				s.Name, r.RPS, r.CPUPerReqUS, r.Seq.P50US, r.FilterP50US, r.FilterP50SatUS, r.Open.Rate, r.Open.P50.Round(time.Microsecond), r.Open.P99.Round(time.Microsecond), r.StatusOK, r.OtherPct, r.Load1, r.Note)
 		}
 		cr.RSSKB, cr.HWMKB = memKB(p.pid())
 		if p != be {
@@ -387,7 +391,11 @@ func measure(opt *options, c config, s tokenSet, p, be *proc, url, pprofAddr str
 	c0, _ := cpuTicks(p.pid())
 	b0, _ := cpuTicks(be.pid())
 	s0, t0 := sysTicks()
+	h0, _ := scrapeFilterTime(p.metrics)
 	w, err := runWrk(opt, opt.duration, url, s.File)
+	if h1, err := scrapeFilterTime(p.metrics); err == nil && h0 != nil {
+		r.FilterP50SatUS = h1.since(h0).quantile(0.5) * 1e6
+	}
 	s1, t1 := sysTicks()
 	c1, _ := cpuTicks(p.pid())
 	b1, _ := cpuTicks(be.pid())
@@ -424,9 +432,13 @@ func measure(opt *options, c config, s tokenSet, p, be *proc, url, pprofAddr str
 	}
 
 	if opt.seqDur > 0 {
+		f0, _ := scrapeFilterTime(p.metrics)
 		sq, err := runSequential(opt, opt.seqDur, url, s.File)
 		if err != nil {
 			return r, err
+		}
+		if f1, err := scrapeFilterTime(p.metrics); err == nil && f0 != nil {
+			r.FilterP50US = f1.since(f0).quantile(0.5) * 1e6
 		}
 		r.Seq = sq
 		wantBad := int64(0)

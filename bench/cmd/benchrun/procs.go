@@ -24,6 +24,7 @@ type proc struct {
 	lines   chan string // stdout lines
 	seen    []string    // lines already read by waitLine
 	logf    *os.File
+	metrics string // Prometheus endpoint with proxywasm_filter_duration_seconds, if any
 }
 
 // startProc starts argv with stdout piped (scanned into lines) and stderr to logPath.

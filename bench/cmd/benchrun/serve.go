@@ -25,6 +25,9 @@ func serveConfigs(opt *options, backendURL string, cacheOff, cacheOn []byte) []c
 					return nil, "", err
 				}
 				url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+				if plugin != nil {
+					p.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", admin)
+				}
 				if _, err := waitHTTP(opt.ctx, url, nil, 0, 60*time.Second); err != nil {
 					p.stop()
 					return nil, "", err
