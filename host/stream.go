@@ -503,7 +503,10 @@ func (s *stream) outgoing(r *http.Request) (*http.Request, error) {
 	r2 := new(http.Request)
 	*r2 = *r
 	h := make(http.Header, len(s.reqHdr.kv))
-	for _, p := range s.reqHdr.kv {
+	// One backing array for the values: a key's first value takes a one-element slice of
+	// it (capacity 1, so a second value of that key appends elsewhere).
+	vals := make([]string, len(s.reqHdr.kv))
+	for i, p := range s.reqHdr.kv {
 		if p.key == "" {
 			continue
 		}
@@ -532,7 +535,12 @@ func (s *stream) outgoing(r *http.Request) (*http.Request, error) {
 			continue
 		}
 		ck := canonicalKey(p.key)
-		h[ck] = append(h[ck], p.val)
+		if prev, ok := h[ck]; ok {
+			h[ck] = append(prev, p.val)
+		} else {
+			vals[i] = p.val
+			h[ck] = vals[i : i+1 : i+1]
+		}
 	}
 	r2.Header = h
 	return r2, nil
