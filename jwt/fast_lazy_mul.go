@@ -2,6 +2,8 @@
 
 package jwt
 
+import "unsafe"
+
 const (
 	rsa28Limbs = 74 // 28-bit limbs of a 2048-bit operand: 2072 bits, R = 2^2072
 	rsa28Pad   = 20 // zero limbs below and above the value in a pad28
@@ -20,6 +22,9 @@ func mont28Mul2048(z, x, y, n *pad28, n0inv uint64, q *pad28) {
 	const mask = 1<<28 - 1
 	const P = rsa28Pad
 	clear(q[P : P+rsa28Limbs])
+	xp, np, qp := unsafe.Pointer(&x[P]), unsafe.Pointer(&n[P]), unsafe.Pointer(&q[P])
+	_ = xp
+	yp := unsafe.Pointer(&y[P])
 	var carry uint64
 	for k0 := 0; k0 < 2*rsa28Limbs; k0 += 4 {
 		var c0 uint64
@@ -30,9 +35,10 @@ func mont28Mul2048(z, x, y, n *pad28, n0inv uint64, q *pad28) {
 		c0 = carry
 		iHi := min(rsa28Limbs-1, k0+3)
 		i := iLo
+		yk := unsafe.Add(yp, k0*8)
 		for ; i+15 <= iHi; i += 16 {
-			as := (*[16]uint64)(x[P+i : P+i+16])
-			bs := (*[19]uint64)(y[P+k0-i-15 : P+k0-i+4])
+			as := (*[16]uint64)(unsafe.Add(xp, i*8))
+			bs := (*[19]uint64)(unsafe.Add(yk, (-i-15)*8))
 			t0 := as[0]
 			b15 := bs[15]
 			c0 += t0 * b15
@@ -134,8 +140,8 @@ func mont28Mul2048(z, x, y, n *pad28, n0inv uint64, q *pad28) {
 			c3 += t15 * b3
 		}
 		for ; i <= iHi; i += 4 {
-			as := (*[4]uint64)(x[P+i : P+i+4])
-			bs := (*[7]uint64)(y[P+k0-i-3 : P+k0-i+4])
+			as := (*[4]uint64)(unsafe.Add(xp, i*8))
+			bs := (*[7]uint64)(unsafe.Add(yk, (-i-3)*8))
 			t0 := as[0]
 			b3 := bs[3]
 			c0 += t0 * b3
@@ -166,10 +172,11 @@ func mont28Mul2048(z, x, y, n *pad28, n0inv uint64, q *pad28) {
 		}
 		jHi := min(k0, rsa28Limbs) - 1
 		j := iLo
+		nk := unsafe.Add(np, k0*8)
 		for ; j+15 <= jHi; j += 16 {
 			i := j
-			as := (*[16]uint64)(q[P+i : P+i+16])
-			bs := (*[19]uint64)(n[P+k0-i-15 : P+k0-i+4])
+			as := (*[16]uint64)(unsafe.Add(qp, i*8))
+			bs := (*[19]uint64)(unsafe.Add(nk, (-i-15)*8))
 			t0 := as[0]
 			b15 := bs[15]
 			c0 += t0 * b15
@@ -272,8 +279,8 @@ func mont28Mul2048(z, x, y, n *pad28, n0inv uint64, q *pad28) {
 		}
 		for ; j <= jHi; j += 4 {
 			i := j
-			as := (*[4]uint64)(q[P+i : P+i+4])
-			bs := (*[7]uint64)(n[P+k0-i-3 : P+k0-i+4])
+			as := (*[4]uint64)(unsafe.Add(qp, i*8))
+			bs := (*[7]uint64)(unsafe.Add(nk, (-i-3)*8))
 			t0 := as[0]
 			b3 := bs[3]
 			c0 += t0 * b3
@@ -352,6 +359,8 @@ func mont28Sqr2048(z, x, n *pad28, n0inv uint64, q *pad28) {
 	const mask = 1<<28 - 1
 	const P = rsa28Pad
 	clear(q[P : P+rsa28Limbs])
+	xp, np, qp := unsafe.Pointer(&x[P]), unsafe.Pointer(&n[P]), unsafe.Pointer(&q[P])
+	_ = xp
 	var carry uint64
 	for k0 := 0; k0 < 2*rsa28Limbs; k0 += 4 {
 		var c0 uint64
@@ -361,9 +370,10 @@ func mont28Sqr2048(z, x, n *pad28, n0inv uint64, q *pad28) {
 		iLo := max(0, k0-rsa28Limbs+1)
 		h := k0 / 2
 		i := h - 16
+		xk := unsafe.Add(xp, k0*8)
 		for ; i >= iLo; i -= 16 {
-			as := (*[16]uint64)(x[P+i : P+i+16])
-			bs := (*[19]uint64)(x[P+k0-i-15 : P+k0-i+4])
+			as := (*[16]uint64)(unsafe.Add(xp, i*8))
+			bs := (*[19]uint64)(unsafe.Add(xk, (-i-15)*8))
 			t0 := as[0]
 			b15 := bs[15]
 			c0 += t0 * b15
@@ -465,8 +475,8 @@ func mont28Sqr2048(z, x, n *pad28, n0inv uint64, q *pad28) {
 			c3 += t15 * b3
 		}
 		for i += 16 - 4; i+4 > iLo; i -= 4 {
-			as := (*[4]uint64)(x[P+i : P+i+4])
-			bs := (*[7]uint64)(x[P+k0-i-3 : P+k0-i+4])
+			as := (*[4]uint64)(unsafe.Add(xp, i*8))
+			bs := (*[7]uint64)(unsafe.Add(xk, (-i-3)*8))
 			t0 := as[0]
 			b3 := bs[3]
 			c0 += t0 * b3
@@ -515,10 +525,11 @@ func mont28Sqr2048(z, x, n *pad28, n0inv uint64, q *pad28) {
 		c0 += carry
 		jHi := min(k0, rsa28Limbs) - 1
 		j := iLo
+		nk := unsafe.Add(np, k0*8)
 		for ; j+15 <= jHi; j += 16 {
 			i := j
-			as := (*[16]uint64)(q[P+i : P+i+16])
-			bs := (*[19]uint64)(n[P+k0-i-15 : P+k0-i+4])
+			as := (*[16]uint64)(unsafe.Add(qp, i*8))
+			bs := (*[19]uint64)(unsafe.Add(nk, (-i-15)*8))
 			t0 := as[0]
 			b15 := bs[15]
 			c0 += t0 * b15
@@ -621,8 +632,8 @@ func mont28Sqr2048(z, x, n *pad28, n0inv uint64, q *pad28) {
 		}
 		for ; j <= jHi; j += 4 {
 			i := j
-			as := (*[4]uint64)(q[P+i : P+i+4])
-			bs := (*[7]uint64)(n[P+k0-i-3 : P+k0-i+4])
+			as := (*[4]uint64)(unsafe.Add(qp, i*8))
+			bs := (*[7]uint64)(unsafe.Add(nk, (-i-3)*8))
 			t0 := as[0]
 			b3 := bs[3]
 			c0 += t0 * b3
