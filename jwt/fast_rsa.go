@@ -56,7 +56,7 @@ func newMontRSA(pub *rsa.PublicKey) *montRSA {
 		inv *= 2 - m.n[0]*inv
 	}
 	m.n0inv = -inv
-	if s == rsa2048Limbs {
+	if s == rsa2048Limbs && littleEndian {
 		m.m28 = newMont28(pub.N, m.n)
 	}
 	return m

@@ -1,6 +1,9 @@
 package jwt
 
-import "math/big"
+import (
+	"math/big"
+	"unsafe"
+)
 
 // RSA-2048 on 28-bit limbs with lazy carries (see fast_gen_lazy.go for the method
 // and why it is faster in wasm than the 32-bit limbs of montMul2048).
@@ -9,6 +12,14 @@ import "math/big"
 // for every modulus below 2^2048, which keeps every Montgomery product below 2n
 // without a conditional subtraction (see mont28Mul2048); exp28 subtracts once at
 // the end.
+
+// littleEndian reports whether memory is little-endian. The inner loops read two
+// uint32 limbs as one uint64, which needs it; wasm always is, and so are the
+// machines the tests run on natively.
+var littleEndian = func() bool {
+	x := [2]byte{1, 0}
+	return *(*uint16)(unsafe.Pointer(&x)) == 1
+}()
 
 // mont28 is the per-key data of the 28-bit path.
 type mont28 struct {
@@ -44,7 +55,7 @@ func limbs32To28(p *pad28, x []uint32) {
 			nb += 32
 			j++
 		}
-		z[i] = acc & (1<<28 - 1)
+		z[i] = limb28(acc & (1<<28 - 1))
 		acc >>= 28
 		nb -= 28
 		if nb < 0 {
@@ -61,7 +72,7 @@ func limbs28To32(z []uint32, p *pad28) {
 	nb, j := 0, 0
 	for i := range z {
 		for nb < 32 && j < len(x) {
-			acc |= x[j] << nb
+			acc |= uint64(x[j]) << nb
 			nb += 28
 			j++
 		}

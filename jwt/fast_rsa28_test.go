@@ -11,7 +11,7 @@ import (
 func pad28FromBig(v *big.Int) *pad28 {
 	p := new(pad28)
 	for i := 0; i < rsa28Limbs; i++ {
-		p[rsa28Pad+i] = (new(big.Int).And(new(big.Int).Rsh(v, uint(28*i)), big.NewInt(1<<28-1)).Uint64())
+		p[rsa28Pad+i] = limb28(new(big.Int).And(new(big.Int).Rsh(v, uint(28*i)), big.NewInt(1<<28-1)).Uint64())
 	}
 	return p
 }
@@ -29,7 +29,7 @@ func pad28ToBig(t testing.TB, p *pad28) *big.Int {
 		if p[i] >= 1<<28 {
 			t.Fatalf("limb %d = %#x is not below 2^28", i-rsa28Pad, p[i])
 		}
-		v.Add(v, new(big.Int).Lsh(new(big.Int).SetUint64(p[i]), uint(28*(i-rsa28Pad))))
+		v.Add(v, new(big.Int).Lsh(new(big.Int).SetUint64(uint64(p[i])), uint(28*(i-rsa28Pad))))
 	}
 	return v
 }
