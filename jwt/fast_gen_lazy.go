@@ -218,7 +218,45 @@ func gen(sqr bool) {
 	step("q", "n", *U2)
 	w("\t\t}\n")
 	// Column by column: the new quotient limb and its products inside the block
-	// (lower half), or the result limb (upper half), then the carry.
+	// (lower half), or the result limb (upper half), then the carry. Blocks wholly
+	// in one half (all but one) take a branch-free path with n[0..W) loaded once.
+	w("\t\tif k0+%d <= rsa28Limbs {\n", W)
+	if *pack {
+		w("\t\t\tnw := (*[%d]uint64)(unsafe.Pointer(&n[P]))\n", W/2)
+		for c := 0; c < W; c += 2 {
+			w("\t\t\tn%d, n%d := nw[%d]&0xffffffff, nw[%d]>>32\n", c, c+1, c/2, c/2)
+		}
+	} else {
+		w("\t\t\tnw := (*[%d]uint64)(n[P : P+%d])\n", W, W)
+		for c := 0; c < W; c++ {
+			w("\t\t\tn%d := nw[%d]\n", c, c)
+		}
+	}
+	w("\t\t\tqs := (*[%d]limb28)(q[P+k0 : P+k0+%d])\n", W, W)
+	for c := 0; c < W; c++ {
+		w("\t\t\tq%d := (c%d * n0inv) & mask\n", c, c)
+		w("\t\t\tqs[%d] = limb28(q%d)\n", c, c)
+		for c2 := c; c2 < W; c2++ {
+			w("\t\t\tc%d += q%d * n%d\n", c2, c, c2-c)
+		}
+		w("\t\t\tcarry = c%d >> %d\n", c, bits)
+		if c+1 < W {
+			w("\t\t\tc%d += carry\n", c+1)
+		}
+	}
+	w("\t\t\tcontinue\n")
+	w("\t\t}\n")
+	w("\t\tif k0 >= rsa28Limbs {\n")
+	w("\t\t\tzs := (*[%d]limb28)(z[P+k0-rsa28Limbs : P+k0-rsa28Limbs+%d])\n", W, W)
+	for c := 0; c < W; c++ {
+		w("\t\t\tzs[%d] = limb28(c%d & mask)\n", c, c)
+		w("\t\t\tcarry = c%d >> %d\n", c, bits)
+		if c+1 < W {
+			w("\t\t\tc%d += carry\n", c+1)
+		}
+	}
+	w("\t\t\tcontinue\n")
+	w("\t\t}\n")
 	for c := 0; c < W; c++ {
 		w("\t\tif k := k0 + %d; k < rsa28Limbs {\n", c)
 		w("\t\t\tqk := (c%d * n0inv) & mask\n", c)

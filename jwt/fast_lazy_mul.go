@@ -341,6 +341,53 @@ func mont28Mul2048(z, x, y, n *pad28, n0inv uint64, q *pad28) {
 			c2 += t3 * b2
 			c3 += t3 * b3
 		}
+		if k0+4 <= rsa28Limbs {
+			nw := (*[2]uint64)(unsafe.Pointer(&n[P]))
+			n0, n1 := nw[0]&0xffffffff, nw[0]>>32
+			n2, n3 := nw[1]&0xffffffff, nw[1]>>32
+			qs := (*[4]limb28)(q[P+k0 : P+k0+4])
+			q0 := (c0 * n0inv) & mask
+			qs[0] = limb28(q0)
+			c0 += q0 * n0
+			c1 += q0 * n1
+			c2 += q0 * n2
+			c3 += q0 * n3
+			carry = c0 >> 28
+			c1 += carry
+			q1 := (c1 * n0inv) & mask
+			qs[1] = limb28(q1)
+			c1 += q1 * n0
+			c2 += q1 * n1
+			c3 += q1 * n2
+			carry = c1 >> 28
+			c2 += carry
+			q2 := (c2 * n0inv) & mask
+			qs[2] = limb28(q2)
+			c2 += q2 * n0
+			c3 += q2 * n1
+			carry = c2 >> 28
+			c3 += carry
+			q3 := (c3 * n0inv) & mask
+			qs[3] = limb28(q3)
+			c3 += q3 * n0
+			carry = c3 >> 28
+			continue
+		}
+		if k0 >= rsa28Limbs {
+			zs := (*[4]limb28)(z[P+k0-rsa28Limbs : P+k0-rsa28Limbs+4])
+			zs[0] = limb28(c0 & mask)
+			carry = c0 >> 28
+			c1 += carry
+			zs[1] = limb28(c1 & mask)
+			carry = c1 >> 28
+			c2 += carry
+			zs[2] = limb28(c2 & mask)
+			carry = c2 >> 28
+			c3 += carry
+			zs[3] = limb28(c3 & mask)
+			carry = c3 >> 28
+			continue
+		}
 		if k := k0 + 0; k < rsa28Limbs {
 			qk := (c0 * n0inv) & mask
 			q[P+k] = limb28(qk)
@@ -722,6 +769,53 @@ func mont28Sqr2048(z, x, n *pad28, n0inv uint64, q *pad28) {
 			c1 += t3 * b1
 			c2 += t3 * b2
 			c3 += t3 * b3
+		}
+		if k0+4 <= rsa28Limbs {
+			nw := (*[2]uint64)(unsafe.Pointer(&n[P]))
+			n0, n1 := nw[0]&0xffffffff, nw[0]>>32
+			n2, n3 := nw[1]&0xffffffff, nw[1]>>32
+			qs := (*[4]limb28)(q[P+k0 : P+k0+4])
+			q0 := (c0 * n0inv) & mask
+			qs[0] = limb28(q0)
+			c0 += q0 * n0
+			c1 += q0 * n1
+			c2 += q0 * n2
+			c3 += q0 * n3
+			carry = c0 >> 28
+			c1 += carry
+			q1 := (c1 * n0inv) & mask
+			qs[1] = limb28(q1)
+			c1 += q1 * n0
+			c2 += q1 * n1
+			c3 += q1 * n2
+			carry = c1 >> 28
+			c2 += carry
+			q2 := (c2 * n0inv) & mask
+			qs[2] = limb28(q2)
+			c2 += q2 * n0
+			c3 += q2 * n1
+			carry = c2 >> 28
+			c3 += carry
+			q3 := (c3 * n0inv) & mask
+			qs[3] = limb28(q3)
+			c3 += q3 * n0
+			carry = c3 >> 28
+			continue
+		}
+		if k0 >= rsa28Limbs {
+			zs := (*[4]limb28)(z[P+k0-rsa28Limbs : P+k0-rsa28Limbs+4])
+			zs[0] = limb28(c0 & mask)
+			carry = c0 >> 28
+			c1 += carry
+			zs[1] = limb28(c1 & mask)
+			carry = c1 >> 28
+			c2 += carry
+			zs[2] = limb28(c2 & mask)
+			carry = c2 >> 28
+			c3 += carry
+			zs[3] = limb28(c3 & mask)
+			carry = c3 >> 28
+			continue
 		}
 		if k := k0 + 0; k < rsa28Limbs {
 			qk := (c0 * n0inv) & mask
