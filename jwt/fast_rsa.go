@@ -13,6 +13,8 @@ import (
 // limbs with 64-bit accumulators map straight onto wasm's i64.mul. Natively the
 // stdlib (with assembly) is faster, so this path is only enabled under wasm (see
 // useFastRSA); tests enable it natively to compare it against crypto/rsa.
+// Moduli of 2017 to 2048 bits take the faster 28-bit-limb path instead (exp28,
+// fast_rsa28.go); other sizes use the 32-bit limbs.
 type montRSA struct {
 	n     []uint32 // modulus, little-endian limbs
 	rr    []uint32 // R^2 mod n, R = 2^(32*len(n))

@@ -27,6 +27,8 @@ type mont28 struct {
 	n0inv uint64 // -n^-1 mod 2^28
 }
 
+// newMont28 precomputes the 28-bit form of a modulus n below 2^2048 (odd; n32 is n
+// as 64 little-endian 32-bit limbs), R^2 mod n and -n^-1 mod 2^28.
 func newMont28(n *big.Int, n32 []uint32) *mont28 {
 	m := new(mont28)
 	limbs32To28(&m.n, n32)
