@@ -25,7 +25,10 @@
 //     which drops Go's bounds and nil checks and two live registers (about 17%
 //     faster). The indices do not depend on the data: every call runs the same
 //     address sequence, and `go run fast_gen_lazy.go -unsafe=false` generates the
-//     same loops with bounds-checked slices, for checking that the tests pass;
+//     same loops with bounds-checked slices, for checking that the tests pass.
+//     Every unsafe.Add starts from a limb of the operand and lands inside it (no
+//     intermediate pointer outside the array), which `go test -race` checks
+//     with checkptr;
 //   - W = 4: Go's wasm backend has 16 integer registers, and W = 6 or 8 spilled and
 //     was slower; U = 16 amortises the loop (a Go wasm back-edge goes through the
 //     function's dispatcher), and a U2 step finishes each sweep so that few
@@ -160,9 +163,6 @@ func gen(sqr bool) {
 		// i in [iLo, min(L-1, k0+W-1)]
 		w("\t\tiHi := min(rsa28Limbs-1, k0+%d)\n", W-1)
 		w("\t\ti := iLo\n")
-		if *Un {
-			w("\t\tyk := unsafe.Add(yp, k0*%d)\n", stride())
-		}
 		w("\t\tfor ; i+%d <= iHi; i += %d {\n", U-1, U)
 		step("x", "y", U)
 		w("\t\t}\n")
@@ -175,9 +175,6 @@ func gen(sqr bool) {
 		// triangle, the same for every block.
 		w("\t\th := k0 / 2\n")
 		w("\t\ti := h - %d\n", U)
-		if *Un {
-			w("\t\txk := unsafe.Add(xp, k0*%d)\n", stride())
-		}
 		w("\t\tfor ; i >= iLo; i -= %d {\n", U)
 		step("x", "x", U)
 		w("\t\t}\n")
@@ -206,9 +203,6 @@ func gen(sqr bool) {
 	// are still zero (cleared above), so the last step may run past k0.
 	w("\t\tjHi := min(k0, rsa28Limbs) - 1\n")
 	w("\t\tj := iLo\n")
-	if *Un {
-		w("\t\tnk := unsafe.Add(np, k0*%d)\n", stride())
-	}
 	w("\t\tfor ; j+%d <= jHi; j += %d {\n", U-1, U)
 	w("\t\t\ti := j\n")
 	step("q", "n", U)
@@ -285,7 +279,7 @@ func step(a, bn string, U int) {
 	}
 	if *Un {
 		w("\t\t\tas := (*[%d]uint64)(unsafe.Add(%sp, i*8))\n", U, a)
-		w("\t\t\tbs := (*[%d]uint64)(unsafe.Add(%sk, (-i-%d)*8))\n", U+W-1, bn, U-1)
+		w("\t\t\tbs := (*[%d]uint64)(unsafe.Add(%sp, (k0-i-%d)*8))\n", U+W-1, bn, U-1)
 	} else {
 		w("\t\t\tas := (*[%d]uint64)(%s[P+i : P+i+%d])\n", U, a, U)
 		w("\t\t\tbs := (*[%d]uint64)(%s[P+k0-i-%d : P+k0-i+%d])\n", U+W-1, bn, U-1, W)
@@ -314,7 +308,7 @@ func stepPacked(a, bn string, U int) {
 	}
 	if *Un {
 		w("\t\t\tas := (*[%d]uint64)(unsafe.Add(%sp, i*4))\n", U/2, a)
-		w("\t\t\tbs := (*[%d]uint64)(unsafe.Add(%sk, (-i-%d)*4))\n", nb/2, bn, U-1)
+		w("\t\t\tbs := (*[%d]uint64)(unsafe.Add(%sp, (k0-i-%d)*4))\n", nb/2, bn, U-1)
 	} else {
 		w("\t\t\tas := (*[%d]uint64)(unsafe.Pointer((*[%d]uint32)(%s[P+i : P+i+%d])))\n", U/2, U, a, U)
 		w("\t\t\tbs := (*[%d]uint64)(unsafe.Pointer((*[%d]uint32)(%s[P+k0-i-%d : P+k0-i+%d])))\n", nb/2, nb, bn, U-1, W+1)

@@ -39,10 +39,9 @@ func mont28Mul2048(z, x, y, n *pad28, n0inv uint64, q *pad28) {
 		c0 = carry
 		iHi := min(rsa28Limbs-1, k0+3)
 		i := iLo
-		yk := unsafe.Add(yp, k0*4)
 		for ; i+15 <= iHi; i += 16 {
 			as := (*[8]uint64)(unsafe.Add(xp, i*4))
-			bs := (*[10]uint64)(unsafe.Add(yk, (-i-15)*4))
+			bs := (*[10]uint64)(unsafe.Add(yp, (k0-i-15)*4))
 			v = as[0]
 			t0, t1 := v&0xffffffff, v>>32
 			v = bs[7]
@@ -155,7 +154,7 @@ func mont28Mul2048(z, x, y, n *pad28, n0inv uint64, q *pad28) {
 		}
 		for ; i <= iHi; i += 4 {
 			as := (*[2]uint64)(unsafe.Add(xp, i*4))
-			bs := (*[4]uint64)(unsafe.Add(yk, (-i-3)*4))
+			bs := (*[4]uint64)(unsafe.Add(yp, (k0-i-3)*4))
 			v = as[0]
 			t0, t1 := v&0xffffffff, v>>32
 			v = bs[1]
@@ -190,11 +189,10 @@ func mont28Mul2048(z, x, y, n *pad28, n0inv uint64, q *pad28) {
 		}
 		jHi := min(k0, rsa28Limbs) - 1
 		j := iLo
-		nk := unsafe.Add(np, k0*4)
 		for ; j+15 <= jHi; j += 16 {
 			i := j
 			as := (*[8]uint64)(unsafe.Add(qp, i*4))
-			bs := (*[10]uint64)(unsafe.Add(nk, (-i-15)*4))
+			bs := (*[10]uint64)(unsafe.Add(np, (k0-i-15)*4))
 			v = as[0]
 			t0, t1 := v&0xffffffff, v>>32
 			v = bs[7]
@@ -308,7 +306,7 @@ func mont28Mul2048(z, x, y, n *pad28, n0inv uint64, q *pad28) {
 		for ; j <= jHi; j += 4 {
 			i := j
 			as := (*[2]uint64)(unsafe.Add(qp, i*4))
-			bs := (*[4]uint64)(unsafe.Add(nk, (-i-3)*4))
+			bs := (*[4]uint64)(unsafe.Add(np, (k0-i-3)*4))
 			v = as[0]
 			t0, t1 := v&0xffffffff, v>>32
 			v = bs[1]
@@ -450,10 +448,9 @@ func mont28Sqr2048(z, x, n *pad28, n0inv uint64, q *pad28) {
 		iLo := max(0, k0-rsa28Limbs+1)
 		h := k0 / 2
 		i := h - 16
-		xk := unsafe.Add(xp, k0*4)
 		for ; i >= iLo; i -= 16 {
 			as := (*[8]uint64)(unsafe.Add(xp, i*4))
-			bs := (*[10]uint64)(unsafe.Add(xk, (-i-15)*4))
+			bs := (*[10]uint64)(unsafe.Add(xp, (k0-i-15)*4))
 			v = as[0]
 			t0, t1 := v&0xffffffff, v>>32
 			v = bs[7]
@@ -566,7 +563,7 @@ func mont28Sqr2048(z, x, n *pad28, n0inv uint64, q *pad28) {
 		}
 		for i += 16 - 4; i+4 > iLo; i -= 4 {
 			as := (*[2]uint64)(unsafe.Add(xp, i*4))
-			bs := (*[4]uint64)(unsafe.Add(xk, (-i-3)*4))
+			bs := (*[4]uint64)(unsafe.Add(xp, (k0-i-3)*4))
 			v = as[0]
 			t0, t1 := v&0xffffffff, v>>32
 			v = bs[1]
@@ -619,11 +616,10 @@ func mont28Sqr2048(z, x, n *pad28, n0inv uint64, q *pad28) {
 		c0 += carry
 		jHi := min(k0, rsa28Limbs) - 1
 		j := iLo
-		nk := unsafe.Add(np, k0*4)
 		for ; j+15 <= jHi; j += 16 {
 			i := j
 			as := (*[8]uint64)(unsafe.Add(qp, i*4))
-			bs := (*[10]uint64)(unsafe.Add(nk, (-i-15)*4))
+			bs := (*[10]uint64)(unsafe.Add(np, (k0-i-15)*4))
 			v = as[0]
 			t0, t1 := v&0xffffffff, v>>32
 			v = bs[7]
@@ -737,7 +733,7 @@ func mont28Sqr2048(z, x, n *pad28, n0inv uint64, q *pad28) {
 		for ; j <= jHi; j += 4 {
 			i := j
 			as := (*[2]uint64)(unsafe.Add(qp, i*4))
-			bs := (*[4]uint64)(unsafe.Add(nk, (-i-3)*4))
+			bs := (*[4]uint64)(unsafe.Add(np, (k0-i-3)*4))
 			v = as[0]
 			t0, t1 := v&0xffffffff, v>>32
 			v = bs[1]
