@@ -17,7 +17,8 @@ type ecFast interface {
 	verify(digest, sig []byte) bool
 }
 
-// useFastRSA enables the 32-bit-limb RSA path. It only pays off under wasm, where
+// useFastRSA enables the RSA path of fast_rsa.go (28-bit limbs for 2048-bit keys,
+// 32-bit otherwise). It only pays off under wasm, where
 // the stdlib's 64-bit big-number code is emulated; natively crypto/rsa uses assembly.
 // Tests switch it on natively for differential testing.
 var useFastRSA = runtime.GOARCH == "wasm"

@@ -13,13 +13,16 @@ import (
 // limbs with 64-bit accumulators map straight onto wasm's i64.mul. Natively the
 // stdlib (with assembly) is faster, so this path is only enabled under wasm (see
 // useFastRSA); tests enable it natively to compare it against crypto/rsa.
+// Moduli of 2017 to 2048 bits take the faster 28-bit-limb path instead (exp28,
+// fast_rsa28.go); other sizes use the 32-bit limbs.
 type montRSA struct {
 	n     []uint32 // modulus, little-endian limbs
 	rr    []uint32 // R^2 mod n, R = 2^(32*len(n))
 	n0inv uint32   // -n^-1 mod 2^32
 	e     uint32
-	size  int // modulus size in bytes
-	bits  int // modulus size in bits
+	size  int     // modulus size in bytes
+	bits  int     // modulus size in bits
+	m28   *mont28 // 2048-bit moduli: the 28-bit-limb path (see exp28)
 }
 
 const maxRSALimbs = maxRSABits / 32
@@ -32,6 +35,8 @@ type rsaScratch struct {
 	sq        [2*rsa2048Limbs + 1]uint32
 	s, x, acc [maxRSALimbs]uint32
 	buf       [4 * maxRSALimbs]byte
+	// 28-bit-limb path (exp28): operands and the Montgomery quotient limbs.
+	s28, x28, acc28, q28 pad28
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(rsaScratch) }}
@@ -53,6 +58,9 @@ func newMontRSA(pub *rsa.PublicKey) *montRSA {
 		inv *= 2 - m.n[0]*inv
 	}
 	m.n0inv = -inv
+	if s == rsa2048Limbs && littleEndian {
+		m.m28 = newMont28(pub.N, m.n)
+	}
 	return m
 }
 
@@ -124,6 +132,7 @@ func (m *montRSA) montMul(z, x, y []uint32, sc *rsaScratch) {
 // montMul2048 and montSqr2048 (RSA-2048) and p256MulMont are generated into
 // fast_gen_mul.go, fully unrolled.
 //go:generate go run fast_gen.go
+//go:generate go run fast_gen_lazy.go
 
 // montSqr sets z = x*x/R mod n; z may alias x.
 func (m *montRSA) montSqr(z, x []uint32, sc *rsaScratch) {
@@ -151,6 +160,11 @@ func (m *montRSA) exp(em, sig []byte) bool {
 	bytesToLimbs(sv, buf)
 	if !lessThan(sv, m.n) {
 		return false
+	}
+	if m.m28 != nil && useMont28 {
+		m.exp28(acc, sv, sc)
+		m.limbsToEM(em, acc, buf)
+		return true
 	}
 	m.montMul(x, sv, m.rr, sc) // x = sig*R (Montgomery form)
 	copy(acc, x)
@@ -181,14 +195,23 @@ func (m *montRSA) exp(em, sig []byte) bool {
 			m.montMul(acc, acc, x, sc)
 		}
 	}
+	m.limbsToEM(em, acc, buf)
+	return true
+}
+
+// limbsToEM writes the limbs acc big-endian into em (m.size bytes), through buf.
+func (m *montRSA) limbsToEM(em []byte, acc []uint32, buf []byte) {
+	s := len(acc)
 	for i := 0; i < s; i++ {
 		o := 4*s - 4*(i+1)
 		v := acc[i]
 		buf[o], buf[o+1], buf[o+2], buf[o+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
 	}
 	copy(em, buf[4*s-m.size:])
-	return true
 }
+
+// useMont28 selects exp28 for 2048-bit moduli (tests compare both paths).
+var useMont28 = true
 
 // DigestInfo prefixes for EMSA-PKCS1-v1_5 (RFC 8017 section 9.2, note 1).
 var (

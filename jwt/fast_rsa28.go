@@ -1,0 +1,134 @@
+package jwt
+
+import (
+	"math/big"
+	"unsafe"
+)
+
+// RSA-2048 on 28-bit limbs with lazy carries (see fast_gen_lazy.go for the method
+// and why it is faster in wasm than the 32-bit limbs of montMul2048).
+
+// The limb count rsa28Limbs (in fast_lazy_mul.go) makes R = 2^(28*rsa28Limbs) > 4n
+// for every modulus below 2^2048, which keeps every Montgomery product below 2n
+// without a conditional subtraction (see mont28Mul2048); exp28 subtracts once at
+// the end.
+
+// littleEndian reports whether memory is little-endian. The inner loops read two
+// uint32 limbs as one uint64, which needs it; wasm always is, and so are the
+// machines the tests run on natively.
+var littleEndian = func() bool {
+	x := [2]byte{1, 0}
+	return *(*uint16)(unsafe.Pointer(&x)) == 1
+}()
+
+// mont28 is the per-key data of the 28-bit path.
+type mont28 struct {
+	n, rr pad28  // modulus and R^2 mod n
+	n0inv uint64 // -n^-1 mod 2^28
+}
+
+// newMont28 precomputes the 28-bit form of a modulus n below 2^2048 (odd; n32 is n
+// as 64 little-endian 32-bit limbs), R^2 mod n and -n^-1 mod 2^28.
+func newMont28(n *big.Int, n32 []uint32) *mont28 {
+	m := new(mont28)
+	limbs32To28(&m.n, n32)
+	r2 := new(big.Int).Lsh(big.NewInt(1), 2*28*rsa28Limbs)
+	r2.Mod(r2, n)
+	rr := make([]uint32, rsa2048Limbs)
+	bytesToLimbs(rr, r2.FillBytes(make([]byte, 4*rsa2048Limbs)))
+	limbs32To28(&m.rr, rr)
+	inv := uint64(n32[0]) // Newton iteration for n^-1 mod 2^32, as in newMontRSA
+	for i := 0; i < 5; i++ {
+		inv = (inv * (2 - uint64(n32[0])*inv)) & 0xffffffff
+	}
+	m.n0inv = -inv & (1<<28 - 1)
+	return m
+}
+
+// limbs32To28 converts 64 little-endian 32-bit limbs to 74 28-bit limbs.
+func limbs32To28(p *pad28, x []uint32) {
+	x = x[:rsa2048Limbs]
+	z := p[rsa28Pad : rsa28Pad+rsa28Limbs]
+	var acc uint64
+	nb, j := 0, 0
+	for i := range z {
+		for nb < 28 && j < len(x) {
+			acc |= uint64(x[j]) << nb
+			nb += 32
+			j++
+		}
+		z[i] = limb28(acc & (1<<28 - 1))
+		acc >>= 28
+		nb -= 28
+		if nb < 0 {
+			nb = 0
+		}
+	}
+}
+
+// limbs28To32 converts 74 28-bit limbs to 65 little-endian 32-bit limbs.
+func limbs28To32(z []uint32, p *pad28) {
+	z = z[:rsa2048Limbs+1]
+	x := p[rsa28Pad : rsa28Pad+rsa28Limbs]
+	var acc uint64
+	nb, j := 0, 0
+	for i := range z {
+		for nb < 32 && j < len(x) {
+			acc |= uint64(x[j]) << nb
+			nb += 28
+			j++
+		}
+		z[i] = uint32(acc)
+		acc >>= 32
+		nb -= 32
+		if nb < 0 {
+			nb = 0
+		}
+	}
+}
+
+// exp28 is exp for 2048-bit moduli: sv (sig as 32-bit limbs, < n) to the power e,
+// result as fully reduced 32-bit limbs in out (len 64).
+func (m *montRSA) exp28(out, sv []uint32, sc *rsaScratch) {
+	k := m.m28
+	s, x, acc := &sc.s28, &sc.x28, &sc.acc28
+	limbs32To28(s, sv)
+	mont28Mul2048(x, s, &k.rr, &k.n, k.n0inv, &sc.q28) // x = sig*R mod n (< 2n)
+	e := m.e
+	top := 31
+	for e>>uint(top)&1 == 0 {
+		top--
+	}
+	// As in exp: leave Montgomery form through the last product with the plain sig
+	// (or 1). Every operand stays below 2n; the last product is < 2n as well.
+	if top == 0 {
+		*acc = *s
+	} else {
+		*acc = *x
+		for i := top - 1; i >= 1; i-- {
+			mont28Sqr2048(acc, acc, &k.n, k.n0inv, &sc.q28)
+			if e>>uint(i)&1 == 1 {
+				mont28Mul2048(acc, acc, x, &k.n, k.n0inv, &sc.q28)
+			}
+		}
+		mont28Sqr2048(acc, acc, &k.n, k.n0inv, &sc.q28)
+		if e&1 == 0 {
+			clear(s[:])
+			s[rsa28Pad] = 1
+		}
+		mont28Mul2048(acc, acc, s, &k.n, k.n0inv, &sc.q28)
+	}
+	t := sc.t[:rsa2048Limbs+1]
+	limbs28To32(t, acc)
+	// acc < 2n: subtract n once if acc >= n.
+	n := m.n
+	if t[rsa2048Limbs] != 0 || !lessThan(t[:rsa2048Limbs], n) {
+		var borrow uint64
+		for j := 0; j < rsa2048Limbs; j++ {
+			d := uint64(t[j]) - uint64(n[j]) - borrow
+			t[j] = uint32(d)
+			borrow = (d >> 32) & 1
+		}
+	}
+	copy(out, t[:rsa2048Limbs])
+}
