@@ -4,19 +4,20 @@
 // wazero's own mechanism (RuntimeConfig.WithCloseOnContextDone) leaves compiled code at every
 // loop header to ask Go whether the module was closed; that exit costs more than most of the
 // loop bodies of a Go-compiled guest, whose every function is a loop (wazero issue #2466). This
-// package rewrites the module instead: at every function entry and every loop header it inserts
+// package rewrites the module instead. A global budget is charged one unit at every function
+// entry and one unit per loop iteration; loop iterations are first counted in a local of the
+// function (a register) and charged 256 at a time, so a loop header costs a few register
+// instructions:
 //
-//	global.get $budget; i32.eqz
-//	if
-//	  i32.const Interval; global.set $budget
-//	  call $tick                                 ;; the host: deadline check, scheduling point
-//	end
-//	global.get $budget; i32.const 1; i32.sub; global.set $budget
+//	entry:        budget -= 1;  if budget <= 0 { budget = Interval; call $tick }
+//	loop header:  n -= 1;  if n & 255 == 0 { budget -= 256;  if budget <= 0 { ...; call $tick } }
 //
-// so the guest calls the host function Module.Tick once every Interval checks. A guest stuck in
-// a loop, or in a loop-free chain of calls, reaches the host within Interval checks, where the
-// host can stop it (by panicking out of the host function) and where Go can preempt the
-// goroutine (the garbage collector's stop-the-world waits for that).
+// So the guest calls the host function Module.Tick after about Interval units of work. A guest
+// stuck in a loop, or in a loop-free chain of calls, reaches the host that way, where the host
+// can stop it (by panicking out of the host function) and where Go can preempt the goroutine
+// (the garbage collector's stop-the-world waits for that). The bound is loose in one case: a
+// function invocation that runs fewer than 256 iterations of its loops is charged only for its
+// entry, so at most Interval*255 such iterations pass between two ticks.
 //
 // The rewrite needs to understand every instruction, because a new function import shifts the
 // index of every function the module defines. Instructions of proposals it does not know (GC,
@@ -34,8 +35,8 @@ const (
 	// and no results.
 	Module = "gatewarden_meter"
 	Tick   = "tick"
-	// Interval is how many checks (function entries and loop iterations) pass between two
-	// calls of the tick function: about 0.1 ms of Go-compiled guest code.
+	// Interval is how many budget units (function entries and loop iterations) pass between
+	// two calls of the tick function: about 0.1 ms of Go-compiled guest code.
 	Interval = 4096
 )
 
@@ -68,6 +69,7 @@ type module struct {
 	definedGlobals             uint32
 	types                      [][2]int // params, results per func type (only counts matter)
 	typeCount                  uint32
+	funcTypes                  []uint32 // type index of each defined function
 }
 
 // Section ids and their order in a module (the tag section, 13, goes between memory and global).
@@ -157,6 +159,16 @@ func parseModule(wasm []byte) (*module, error) {
 			r := &reader{b: s.body}
 			m.definedGlobals = r.u32()
 			err = r.err
+		case secFunction:
+			r := &reader{b: s.body}
+			n := r.u32()
+			if int(n) > len(s.body) {
+				return nil, fmt.Errorf("%w: function section counts %d functions in %d bytes", ErrUnsupported, n, len(s.body))
+			}
+			for i := uint32(0); i < n && r.err == nil; i++ {
+				m.funcTypes = append(m.funcTypes, r.u32())
+			}
+			err = r.err
 		}
 		if err != nil {
 			return nil, err
@@ -239,8 +251,9 @@ func (m *module) instrument() ([]byte, error) {
 		tickFunc:   m.funcImports, // appended after the other function imports
 		firstFunc:  m.funcImports,
 		budget:     m.globalImports + m.definedGlobals, // appended after the other globals
-		hasBudget:  true,
 		tickTypeID: uint32(tickType),
+		types:      m.types,
+		funcTypes:  m.funcTypes,
 	}
 
 	out := append([]byte(nil), "\x00asm\x01\x00\x00\x00"...)

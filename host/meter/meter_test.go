@@ -20,6 +20,12 @@ func fnBody(code ...byte) []byte {
 	return append(appendU32(nil, uint32(len(b))), b...)
 }
 
+// withLocals encodes a function body with the given local declarations.
+func withLocals(locals []byte, code ...byte) []byte {
+	b := append(append([]byte(nil), locals...), code...)
+	return append(appendU32(nil, uint32(len(b))), b...)
+}
+
 func cat(parts ...[]byte) []byte {
 	var b []byte
 	for _, p := range parts {
@@ -150,11 +156,11 @@ func TestInstrumentKeepsBehaviour(t *testing.T) {
 	if pc.ticks != 0 {
 		t.Fatalf("the plain module ticked %d times", pc.ticks)
 	}
-	// run: 10001 loop iterations + 1 entry; indirect: 301 + 2; fib(20): 21891 calls with no
-	// loop at all; start: 1. One tick per Interval checks.
-	checks := 10002 + 303 + 21891 + 1
-	if want := checks / Interval; mc.ticks < want-1 || mc.ticks > want+1 {
-		t.Fatalf("%d ticks for %d checks, want about %d", mc.ticks, checks, want)
+	// Budget units: run(10000) is 1 entry + 10001 loop headers, charged 256 at a time (39
+	// batches); indirect(300) 2 entries + 1 batch; fib(20) 21891 entries and no loop; start 1.
+	units := (1 + 39*256) + (2 + 256) + 21891 + 1
+	if want := units / Interval; mc.ticks < want-1 || mc.ticks > want+1 {
+		t.Fatalf("%d ticks for %d budget units, want about %d", mc.ticks, units, want)
 	}
 	for export, want := range map[string]string{"run": "run_impl", "fib": "fib_impl"} {
 		for _, m := range []api.Module{plain, metered} {
@@ -196,7 +202,9 @@ func TestInstrumentAddsSectionsWhenMissing(t *testing.T) {
 		sec(secType, 1, 0x60, 0, 0),
 		sec(secFunction, 1, 0),
 		sec(secExport, 1, 4, 's', 'p', 'i', 'n', 0x00, 0),
-		sec(secCode, cat([]byte{1}, fnBody(0x03, 0x40, 0x0C, 0, 0x0B, 0x0B))...),
+		// spin has locals (2 x i64, 1 x i32) that the counter local must come after
+		sec(secCode, cat([]byte{1}, withLocals([]byte{2, 2, 0x7E, 1, 0x7F},
+			0x03, 0x40, 0x20, 2, 0x41, 1, 0x6A, 0x21, 2, 0x0C, 0, 0x0B, 0x0B))...),
 	)
 	inst, err := Instrument(mod)
 	if err != nil {

@@ -8,8 +8,10 @@ type rewriter struct {
 	tickFunc   uint32 // index of the tick import
 	firstFunc  uint32 // old index of the first defined function
 	budget     uint32 // index of the budget global
-	hasBudget  bool
 	tickTypeID uint32
+	types      [][2]int // params, results per type
+	funcTypes  []uint32 // type of each defined function
+	counter    uint32   // index of the loop-counter local of the function being rewritten
 }
 
 // fn maps an old function index to the new one.
@@ -20,20 +22,49 @@ func (rw *rewriter) fn(i uint32) uint32 {
 	return i
 }
 
-// check is the inserted sequence (see the package documentation).
-func (rw *rewriter) check(b []byte) []byte {
+// loopBatch is how many iterations of one loop a function invocation runs between two charges
+// of the budget: loop headers only count in a local (a register), which is much cheaper than the
+// global's load and store.
+const loopBatch = 256
+
+// charge is the inserted budget update: budget -= units; once it is used up, refill it and call
+// the tick function.
+func (rw *rewriter) charge(b []byte, units int64) []byte {
 	b = append(b, 0x23) // global.get
 	b = appendU32(b, rw.budget)
-	b = append(b, 0x45, 0x04, 0x40, 0x41) // i32.eqz; if (no result); i32.const
+	b = append(b, 0x41) // i32.const
+	b = appendS64(b, units)
+	b = append(b, 0x6B, 0x24) // i32.sub; global.set
+	b = appendU32(b, rw.budget)
+	b = append(b, 0x23) // global.get
+	b = appendU32(b, rw.budget)
+	b = append(b, 0x41, 0x00, 0x4C, 0x04, 0x40, 0x41) // i32.const 0; i32.le_s; if (no result); i32.const
 	b = appendS64(b, Interval)
 	b = append(b, 0x24) // global.set
 	b = appendU32(b, rw.budget)
 	b = append(b, 0x10) // call
 	b = appendU32(b, rw.tickFunc)
-	b = append(b, 0x0B, 0x23) // end; global.get
-	b = appendU32(b, rw.budget)
-	b = append(b, 0x41, 0x01, 0x6B, 0x24) // i32.const 1; i32.sub; global.set
-	return appendU32(b, rw.budget)
+	return append(b, 0x0B) // end
+}
+
+// entryCheck charges one unit at a function entry.
+func (rw *rewriter) entryCheck(b []byte) []byte { return rw.charge(b, 1) }
+
+// loopCheck counts a loop iteration in the function's counter local and charges the budget
+// every loopBatch iterations:
+//
+//	local.get $n; i32.const 1; i32.sub; local.tee $n; i32.const 255; i32.and; i32.eqz
+//	if <charge 256> end
+func (rw *rewriter) loopCheck(b []byte, counter uint32) []byte {
+	b = append(b, 0x20) // local.get
+	b = appendU32(b, counter)
+	b = append(b, 0x41, 0x01, 0x6B, 0x22) // i32.const 1; i32.sub; local.tee
+	b = appendU32(b, counter)
+	b = append(b, 0x41)
+	b = appendS64(b, loopBatch-1)
+	b = append(b, 0x71, 0x45, 0x04, 0x40) // i32.and; i32.eqz; if (no result)
+	b = rw.charge(b, loopBatch)
+	return append(b, 0x0B) // end
 }
 
 func (rw *rewriter) globals(body []byte) ([]byte, error) {
@@ -186,6 +217,9 @@ func (rw *rewriter) constExpr(out []byte, r *reader) []byte {
 func (rw *rewriter) code(body []byte) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
+	if int(n) != len(rw.funcTypes) {
+		return nil, fmt.Errorf("%w: %d function bodies for %d declared functions", ErrUnsupported, n, len(rw.funcTypes))
+	}
 	out := appendU32(nil, n)
 	var fb []byte
 	for i := uint32(0); i < n && r.err == nil; i++ {
@@ -194,16 +228,28 @@ func (rw *rewriter) code(body []byte) ([]byte, error) {
 		if r.err != nil {
 			break
 		}
+		t := rw.funcTypes[i]
+		if int(t) >= len(rw.types) {
+			return nil, fmt.Errorf("%w: function %d has type %d of %d", ErrUnsupported, i, t, len(rw.types))
+		}
 		fb = fb[:0]
 		groups := fr.u32()
-		fb = appendU32(fb, groups)
+		fb = appendU32(fb, groups+1)
+		locals := uint64(rw.types[t][0])
 		for g := uint32(0); g < groups && fr.err == nil; g++ {
-			fb = appendU32(fb, fr.u32())
+			c := fr.u32()
+			locals += uint64(c)
+			fb = appendU32(fb, c)
 			start := fr.off
 			fr.valType()
 			fb = append(fb, fr.b[start:fr.off]...)
 		}
-		fb = rw.check(fb) // function entry
+		if locals >= 50000 {
+			return nil, fmt.Errorf("%w: function %d has %d locals", ErrUnsupported, i, locals)
+		}
+		fb = append(fb, 0x01, 0x7F) // one more i32 local: the loop counter
+		rw.counter = uint32(locals)
+		fb = rw.entryCheck(fb)
 		for !fr.done() && fr.err == nil {
 			fb = rw.instr(fb, fr, true)
 		}
@@ -235,7 +281,7 @@ func (rw *rewriter) instr(out []byte, r *reader, inCode bool) []byte {
 		}
 		out = copyRest()
 		if inCode {
-			out = rw.check(out)
+			out = rw.loopCheck(out, rw.counter)
 		}
 		return out
 	case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0A || op == 0x0B || op == 0x0F ||
