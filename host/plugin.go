@@ -146,7 +146,7 @@ type Plugin struct {
 	// out (not on_log/on_done/on_delete, which run after the response): the latency the filter
 	// adds. Exposed by Collector.
 	filterTime prometheus.Histogram
-	has       exportSet
+	has        exportSet
 
 	ctx    context.Context // cancelled by Close (ends http calls)
 	cancel context.CancelFunc
