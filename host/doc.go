@@ -13,8 +13,8 @@
 // order.
 //
 // Limits.MaxCallbackTime is enforced by instrumenting the module (package
-// host/meter): an inline budget counter at every function entry and loop
-// header calls one host function every meter.Interval checks, where the
+// host/meter): an inline budget charged at every function entry and loop
+// iteration calls one host function every meter.Interval units, where the
 // host stops a callback past its deadline and Go can preempt the goroutine.
 // Modules the rewrite does not understand fall back to wazero's
 // close-on-context-done, which exits to Go at every loop iteration.

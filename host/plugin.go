@@ -66,7 +66,7 @@ type Limits struct {
 	// 300 ms on a loaded machine. A negative value disables the limit.
 	// The limit is enforced by instrumenting the module (host/meter: an
 	// inline budget counter at function entries and loop headers, a host
-	// call every meter.Interval of them), which costs about nothing; a
+	// call every meter.Interval units), which costs a few percent; a
 	// module the rewrite does not understand gets wazero's
 	// close-on-context-done instead, which makes guest code 2-3x slower
 	// (docs/BENCHMARKS.md).
