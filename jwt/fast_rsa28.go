@@ -47,40 +47,28 @@ func newMont28(n *big.Int, n32 []uint32) *mont28 {
 
 // limbs32To28 converts 64 little-endian 32-bit limbs to 74 28-bit limbs.
 func limbs32To28(p *pad28, x []uint32) {
-	x = x[:rsa2048Limbs]
-	z := p[rsa28Pad : rsa28Pad+rsa28Limbs]
-	var acc uint64
-	nb, j := 0, 0
-	for i := range z {
-		for nb < 28 && j < len(x) {
-			acc |= uint64(x[j]) << nb
-			nb += 32
-			j++
-		}
-		z[i] = limb28(acc & (1<<28 - 1))
-		acc >>= 28
-		nb -= 28
-		if nb < 0 {
-			nb = 0
-		}
-	}
+	repackLimbs(p[rsa28Pad:rsa28Pad+rsa28Limbs], 28, x[:rsa2048Limbs], 32)
 }
 
 // limbs28To32 converts 74 28-bit limbs to 65 little-endian 32-bit limbs.
 func limbs28To32(z []uint32, p *pad28) {
-	z = z[:rsa2048Limbs+1]
-	x := p[rsa28Pad : rsa28Pad+rsa28Limbs]
+	repackLimbs(z[:rsa2048Limbs+1], 32, p[rsa28Pad:rsa28Pad+rsa28Limbs], 28)
+}
+
+// repackLimbs converts the little-endian number x, in limbs of xBits bits, to limbs of zBits
+// bits in z (both at most 32); limbs past the number's end are zero.
+func repackLimbs[Z, X uint32 | uint64](z []Z, zBits int, x []X, xBits int) {
 	var acc uint64
 	nb, j := 0, 0
 	for i := range z {
-		for nb < 32 && j < len(x) {
+		for nb < zBits && j < len(x) {
 			acc |= uint64(x[j]) << nb
-			nb += 28
+			nb += xBits
 			j++
 		}
-		z[i] = uint32(acc)
-		acc >>= 32
-		nb -= 32
+		z[i] = Z(acc & (1<<zBits - 1))
+		acc >>= zBits
+		nb -= zBits
 		if nb < 0 {
 			nb = 0
 		}
