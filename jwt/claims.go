@@ -29,81 +29,135 @@ type Claims struct {
 	raw []byte
 }
 
+// Fingerprints (keyFP) of the registered claim names and the JOSE header parameters
+// the readers look at; TestKeyFPConstants checks them against keyFP.
+const (
+	fpIss  = 3<<56 | 's'<<16 | 's'<<8 | 'i'
+	fpSub  = 3<<56 | 'b'<<16 | 'u'<<8 | 's'
+	fpAzp  = 3<<56 | 'p'<<16 | 'z'<<8 | 'a'
+	fpTyp  = 3<<56 | 'p'<<16 | 'y'<<8 | 't'
+	fpExp  = 3<<56 | 'p'<<16 | 'x'<<8 | 'e'
+	fpNbf  = 3<<56 | 'f'<<16 | 'b'<<8 | 'n'
+	fpIat  = 3<<56 | 't'<<16 | 'a'<<8 | 'i'
+	fpAud  = 3<<56 | 'd'<<16 | 'u'<<8 | 'a'
+	fpAlg  = 3<<56 | 'g'<<16 | 'l'<<8 | 'a'
+	fpKid  = 3<<56 | 'd'<<16 | 'i'<<8 | 'k'
+	fpCrit = 4<<56 | 't'<<24 | 'i'<<16 | 'r'<<8 | 'c'
+	fpB64  = 3<<56 | '4'<<16 | '6'<<8 | 'b'
+	fpZip  = 3<<56 | 'p'<<16 | 'i'<<8 | 'z'
+)
+
 // parseClaims validates the payload (one JSON object, no duplicate keys) and reads
 // the registered claims, checking their JSON types.
 func parseClaims(payload []byte) (*Claims, error) {
-	c := &Claims{raw: payload}
-	str := func(name string, raw []byte, dst *string) error {
-		v, ok := jsonString(raw)
-		if !ok {
-			return wrap(ErrMalformed, "claim "+name+" is not a string")
-		}
-		*dst = v
-		return nil
+	v := new(verified)
+	if err := v.claims.parse(payload, v.aud[:0]); err != nil {
+		return nil, err
 	}
-	date := func(name string, raw []byte, dst *time.Time) error {
-		t, ok := numericDate(raw)
-		if !ok {
-			return wrap(ErrMalformed, "claim "+name+" is not a NumericDate (a number of seconds)")
-		}
-		*dst = t
-		return nil
+	return &v.claims, nil
+}
+
+// verified is a Token with its Claims and room for a short audience list, allocated
+// together: one allocation instead of three on the verify path.
+type verified struct {
+	tok    Token
+	claims Claims
+	aud    [2]string
+}
+
+// parse is parseClaims into c, in the same single pass as the strict scan: the
+// registered claims are read as the scanner reports the top-level members. A short
+// audience list is stored in audBuf's array (len 0, the capacity is used).
+func (c *Claims) parse(payload []byte, audBuf []string) error {
+	c.raw = payload
+	var keyBuf [48]keyRef // typical tokens fit: no allocation for the duplicate check
+	ks := keyStack{refs: keyBuf[:0]}
+	s, err := newJSONScanner(payload)
+	if err != nil {
+		return wrap(ErrMalformed, "payload: "+err.Error())
 	}
-	err := scanJSONObject(payload, func(k string, raw []byte) error {
-		switch k {
-		case "iss":
-			return str("iss", raw, &c.Issuer)
-		case "sub":
-			return str("sub", raw, &c.Subject)
-		case "azp":
-			return str("azp", raw, &c.AuthorizedParty)
-		case "typ":
-			return str("typ", raw, &c.Type)
-		case "exp":
-			return date("exp", raw, &c.ExpiresAt)
-		case "nbf":
-			return date("nbf", raw, &c.NotBefore)
-		case "iat":
-			return date("iat", raw, &c.IssuedAt)
-		case "aud":
-			if v, ok := jsonString(raw); ok {
-				c.Audience = []string{v}
-				return nil
+	var m jsonMember
+	for {
+		more, err := s.next(&ks, &m)
+		if !more {
+			if err != nil {
+				return wrap(ErrMalformed, "payload: "+err.Error())
+			}
+			return nil
+		}
+		raw := payload[m.vStart:m.vEnd]
+		var dst *string
+		var date *time.Time
+		switch m.fp {
+		case fpIss:
+			dst = &c.Issuer
+		case fpSub:
+			dst = &c.Subject
+		case fpAzp:
+			dst = &c.AuthorizedParty
+		case fpTyp:
+			dst = &c.Type
+		case fpExp:
+			date = &c.ExpiresAt
+		case fpNbf:
+			date = &c.NotBefore
+		case fpIat:
+			date = &c.IssuedAt
+		case fpAud:
+			if raw[0] == '"' {
+				c.Audience = append(audBuf[:0], m.str(payload))
+				continue
 			}
 			if raw[0] != '[' {
 				return wrap(ErrMalformed, "claim aud is neither a string nor an array of strings")
 			}
-			if aud, ok := audStrings(raw); ok {
+			if aud, ok := audStrings(raw, audBuf); ok {
 				c.Audience = aud
-				return nil
+				continue
 			}
-			var err error
-			gjson.ParseBytes(raw).ForEach(func(_, a gjson.Result) bool {
-				if a.Type != gjson.String {
-					err = wrap(ErrMalformed, "claim aud has a non-string element")
-					return false
-				}
-				c.Audience = append(c.Audience, a.Str)
-				return true
-			})
-			return err
+			if err := c.audSlow(raw); err != nil {
+				return err
+			}
+			continue
+		default:
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		if _, ok := err.(*detailError); ok {
-			return nil, err
+		if dst != nil {
+			if raw[0] != '"' {
+				return wrap(ErrMalformed, "claim "+m.key(payload)+" is not a string")
+			}
+			*dst = m.str(payload)
+			continue
 		}
-		return nil, wrap(ErrMalformed, "payload: "+err.Error())
+		t, ok := numericDate(raw)
+		if !ok {
+			return wrap(ErrMalformed, "claim "+m.key(payload)+" is not a NumericDate (a number of seconds)")
+		}
+		*date = t
 	}
-	return c, nil
+}
+
+// audSlow reads an aud array that audStrings does not take (escapes, non-strings).
+func (c *Claims) audSlow(raw []byte) error {
+	var err error
+	c.Audience = nil
+	gjson.ParseBytes(raw).ForEach(func(_, a gjson.Result) bool {
+		if a.Type != gjson.String {
+			err = wrap(ErrMalformed, "claim aud has a non-string element")
+			return false
+		}
+		c.Audience = append(c.Audience, a.Str)
+		return true
+	})
+	return err
 }
 
 // audStrings reads a validated JSON array whose elements are all strings without
-// escapes, aliasing raw, in one exactly-sized allocation. Anything else (non-string
-// elements, escapes) gives false and is left to the gjson path, which reports errors
-// and decodes escapes exactly as before.
-func audStrings(raw []byte) ([]string, bool) {
+// escapes, aliasing raw, into buf's array when it has room, else into one
+// exactly-sized allocation. Anything else (non-string elements, escapes) gives false
+// and is left to the gjson path, which reports errors and decodes escapes exactly as
+// before.
+func audStrings(raw []byte, buf []string) ([]string, bool) {
 	n := 0
 	inStr := false
 	for _, ch := range raw { // count strings; no escapes means every '"' delimits
@@ -120,7 +174,10 @@ func audStrings(raw []byte) ([]string, bool) {
 	if n == 0 {
 		return nil, false
 	}
-	out := make([]string, 0, n)
+	out := buf[:0]
+	if n > cap(buf) {
+		out = make([]string, 0, n)
+	}
 	i := 1 // after '['
 	for {
 		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {

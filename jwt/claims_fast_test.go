@@ -65,10 +65,10 @@ func TestAudStrings(t *testing.T) {
 	for _, c := range audCases {
 		checkAud(t, []byte(c))
 	}
-	if _, ok := audStrings([]byte(`["a",1]`)); ok {
+	if _, ok := audStrings([]byte(`["a",1]`), nil); ok {
 		t.Error(`audStrings(["a",1]) accepted a non-string element`)
 	}
-	if got, ok := audStrings([]byte(`["api","account"]`)); !ok || len(got) != 2 {
+	if got, ok := audStrings([]byte(`["api","account"]`), nil); !ok || len(got) != 2 {
 		t.Errorf(`audStrings(["api","account"]) = %q, %v; want the fast path`, got, ok)
 	}
 }
@@ -77,7 +77,7 @@ func checkAud(t *testing.T, raw []byte) {
 	if checkJSONObject(append(append([]byte(`{"aud":`), raw...), '}')) != nil {
 		return // audStrings only sees validated JSON
 	}
-	got, ok := audStrings(raw)
+	got, ok := audStrings(raw, nil)
 	if !ok {
 		return
 	}

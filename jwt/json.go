@@ -23,44 +23,73 @@ var (
 // neither rejects duplicates nor fully validates, and a duplicate "iss" or "exp" is a
 // classic parser-differential attack, so untrusted JSON passes through here first.
 func checkJSONObject(data []byte) error {
-	return scanJSONObject(data, nil)
-}
-
-// scanJSONObject is checkJSONObject that also calls member for every top-level
-// member with its decoded key and raw value, in document order; a non-nil error
-// from member stops the scan and is returned. key aliases data: copy it to keep it.
-// Validation and extraction in one pass keeps the verify path to a single walk.
-func scanJSONObject(data []byte, member func(key string, raw []byte) error) error {
-	var keyBuf [48]keyRef // typical tokens fit: no allocation for the duplicate check
+	var keyBuf [48]keyRef
 	ks := keyStack{refs: keyBuf[:0]}
-	var cb func(kStart, kEnd, vStart, vEnd int) error
-	if member != nil {
-		// The scanner reports offsets only, so escape analysis does not see data
-		// flowing into an unknown function through the scanner (which would move
-		// keyBuf to the heap).
-		cb = func(kStart, kEnd, vStart, vEnd int) error {
-			k, _ := jsonString(data[kStart:kEnd])
-			return member(k, data[vStart:vEnd])
-		}
-	}
-	s := jsonScanner{data: data, member: cb}
-	s.ws()
-	if s.pos >= len(data) || data[s.pos] != '{' {
-		return errJSONObject
-	}
-	if err := s.value(0, &ks); err != nil {
+	s, err := newJSONScanner(data)
+	if err != nil {
 		return err
 	}
-	s.ws()
-	if s.pos != len(data) {
-		return errJSONSyntax
+	var m jsonMember
+	for {
+		more, err := s.next(&ks, &m)
+		if !more {
+			return err
+		}
 	}
-	return nil
+}
+
+// jsonMember is one top-level member of the object a jsonScanner walks: offsets into
+// the data of the raw key body (without quotes) and of the raw value.
+type jsonMember struct {
+	fp           uint64 // keyFP of the decoded key
+	kStart, kEnd int
+	vStart, vEnd int
+	kEsc         bool // the key has escapes
+	vEsc         bool // the value is a string with escapes
+}
+
+// key returns the decoded key (aliasing data when it has no escapes).
+func (m *jsonMember) key(data []byte) string {
+	if m.kEsc {
+		return unescapeJSON(data[m.kStart:m.kEnd])
+	}
+	return aliasString(data[m.kStart:m.kEnd])
+}
+
+// str returns the decoded value of a string member (the caller checked
+// data[m.vStart] == '"'), aliasing data when it has no escapes.
+func (m *jsonMember) str(data []byte) string {
+	if m.vEsc {
+		return unescapeJSON(data[m.vStart+1 : m.vEnd-1])
+	}
+	return aliasString(data[m.vStart+1 : m.vEnd-1])
+}
+
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// keyFP is a fingerprint of a decoded object key: its first 7 bytes (little-endian,
+// zero padded) and its length (capped at 255) in the top byte. Keys of at most 7 bytes
+// are equal exactly when their fingerprints are; longer keys with equal fingerprints
+// still need a full comparison. Registered claim and header names are all short, so
+// the readers match them with one integer comparison.
+func keyFP(b []byte) uint64 {
+	n := len(b)
+	var v uint64
+	for i := min(n, 7) - 1; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v | uint64(min(n, 255))<<56
 }
 
 // keyRef locates an object key (its raw body, without quotes) in the scanned data;
 // esc is set when the body has escapes (then it must be decoded to be compared).
 type keyRef struct {
+	fp         uint64
 	start, end int32
 	esc        bool
 }
@@ -69,17 +98,6 @@ type keyRef struct {
 // kept outside jsonScanner and holds offsets, not strings, so escape analysis can
 // keep its buffer on the stack.
 type keyStack struct{ refs []keyRef }
-
-// push appends r. It reslices in place or copies into a new array, never append
-// through the pointer: that would make escape analysis move the stack buffer.
-func (ks *keyStack) push(r keyRef) {
-	n := len(ks.refs)
-	if n == cap(ks.refs) {
-		ks.refs = grownKeys(ks.refs)
-	}
-	ks.refs = ks.refs[:n+1]
-	ks.refs[n] = r
-}
 
 func grownKeys(old []keyRef) []keyRef {
 	refs := make([]keyRef, len(old), 2*cap(old)+16)
@@ -92,289 +110,421 @@ func (s *jsonScanner) keyString(r keyRef) string {
 	if r.esc {
 		return unescapeJSON(s.data[r.start:r.end])
 	}
-	if r.start == r.end {
-		return ""
-	}
-	return unsafe.String(&s.data[r.start], int(r.end-r.start))
+	return aliasString(s.data[r.start:r.end])
 }
 
+// Scanner states between calls of next.
+const (
+	jsonFirst = iota // after the opening brace
+	jsonAfter        // after a member's value
+	jsonDone         // the object and the trailing whitespace were consumed
+)
+
+// jsonScanner walks one JSON object member by member, validating everything on the
+// way (the nested values of a member are validated before the member is returned).
+// It is one iterative function, not a recursive descent: in Go's wasm output every
+// call and every jump between distant blocks is costly, and this walk is most of the
+// non-cryptographic time of a verification.
 type jsonScanner struct {
-	data   []byte
-	pos    int
-	esc    bool // the last string decoded by str(true) had escapes
-	member func(kStart, kEnd, vStart, vEnd int) error
+	data  []byte
+	pos   int
+	state int
+	big   []map[string]struct{}       // per depth: key set of an object with many keys
+	bases [maxJSONDepth + 1]int32     // per depth: where the object's keys start in the keyStack
+	seen  [maxJSONDepth + 1][2]uint64 // per depth: filter of the object's key fingerprints
 }
 
-func (s *jsonScanner) ws() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
+// newJSONScanner checks that data starts with an object (after whitespace).
+func newJSONScanner(data []byte) (jsonScanner, error) {
+	p := 0
+	for p < len(data) && (data[p] == ' ' || data[p] == '\t' || data[p] == '\n' || data[p] == '\r') {
+		p++
+	}
+	if p >= len(data) || data[p] != '{' {
+		return jsonScanner{}, errJSONObject
+	}
+	return jsonScanner{data: data, pos: p + 1}, nil
+}
+
+// bigKeys is the threshold above which an object's keys go into a map, so that
+// duplicate checks stay linear for hostile inputs.
+const bigKeys = 32
+
+// next scans the next top-level member into m and reports true, or reports false at
+// the end of the object (err == nil: the whole input is one valid object) or on the
+// first error. Keys of all open objects are kept in ks for duplicate checks.
+func (s *jsonScanner) next(ks *keyStack, m *jsonMember) (bool, error) {
+	data := s.data
+	n := len(data)
+	pos := s.pos
+	var (
+		c     byte
+		d     = 1    // depth of the innermost open container
+		isObj uint64 // bit i: the container at depth i is an object
+		inKey bool
+		start int
+		esc   bool
+		x     uint64
+		fp    uint64
+		kb    []byte
+		ks2   string
+	)
+	switch s.state {
+	case jsonFirst:
+		for pos < n && data[pos] <= ' ' && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r') {
+			pos++
 		}
+		if pos < n && data[pos] == '}' {
+			pos++
+			goto closed
+		}
+	case jsonAfter:
+		for pos < n && data[pos] <= ' ' && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r') {
+			pos++
+		}
+		if pos >= n {
+			return false, errJSONSyntax
+		}
+		if data[pos] == '}' {
+			pos++
+			goto closed
+		}
+		if data[pos] != ',' {
+			return false, errJSONSyntax
+		}
+		pos++
+	default:
+		return false, nil
 	}
-}
+	isObj = 2 // depth 1 is the top-level object; its keys start at 0
 
-func (s *jsonScanner) value(depth int, ks *keyStack) error {
-	if s.pos >= len(s.data) {
-		return errJSONSyntax
+key: // expect a key of the object at depth d
+	for pos < n && data[pos] <= ' ' && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r') {
+		pos++
 	}
-	switch c := s.data[s.pos]; {
-	case c == '{':
-		return s.object(depth+1, ks)
-	case c == '[':
-		return s.array(depth+1, ks)
+	if pos >= n || data[pos] != '"' {
+		return false, errJSONSyntax
+	}
+	inKey = true
+	goto str
+
+value: // expect a value
+	for pos < n && data[pos] <= ' ' && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r') {
+		pos++
+	}
+	if pos >= n {
+		return false, errJSONSyntax
+	}
+	c = data[pos]
+	switch {
 	case c == '"':
-		_, err := s.str(false)
-		return err
-	case c == '-' || c >= '0' && c <= '9':
-		return s.number()
+		inKey = false
+		goto str
+	case c == '{':
+		if d++; d > maxJSONDepth {
+			return false, errJSONDepth
+		}
+		isObj |= 1 << d
+		s.bases[d] = int32(len(ks.refs))
+		s.seen[d] = [2]uint64{}
+		if s.big != nil {
+			s.big[d] = nil
+		}
+		pos++
+		for pos < n && data[pos] <= ' ' && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r') {
+			pos++
+		}
+		if pos < n && data[pos] == '}' {
+			pos++
+			d--
+			goto after
+		}
+		goto key
+	case c == '[':
+		if d++; d > maxJSONDepth {
+			return false, errJSONDepth
+		}
+		isObj &^= 1 << d
+		pos++
+		for pos < n && data[pos] <= ' ' && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r') {
+			pos++
+		}
+		if pos < n && data[pos] == ']' {
+			pos++
+			d--
+			goto after
+		}
+		goto value
 	case c == 't':
-		return s.lit("true")
+		if n-pos < 4 || data[pos+1] != 'r' || data[pos+2] != 'u' || data[pos+3] != 'e' {
+			return false, errJSONSyntax
+		}
+		pos += 4
+		goto after
 	case c == 'f':
-		return s.lit("false")
+		if n-pos < 5 || data[pos+1] != 'a' || data[pos+2] != 'l' || data[pos+3] != 's' || data[pos+4] != 'e' {
+			return false, errJSONSyntax
+		}
+		pos += 5
+		goto after
 	case c == 'n':
-		return s.lit("null")
-	}
-	return errJSONSyntax
-}
-
-func (s *jsonScanner) lit(word string) error {
-	if len(s.data)-s.pos < len(word) || string(s.data[s.pos:s.pos+len(word)]) != word {
-		return errJSONSyntax
-	}
-	s.pos += len(word)
-	return nil
-}
-
-func (s *jsonScanner) object(depth int, ks *keyStack) error {
-	if depth > maxJSONDepth {
-		return errJSONDepth
-	}
-	s.pos++ // '{'
-	s.ws()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		return nil
-	}
-	base := len(ks.refs)
-	var big map[string]struct{}
-	// This object's keys are popped from ks on the closing brace. Error returns leave
-	// them: an error ends the whole scan, and ks with it (no defer: costly in wasm).
-	for {
-		s.ws()
-		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-			return errJSONSyntax
+		if n-pos < 4 || data[pos+1] != 'u' || data[pos+2] != 'l' || data[pos+3] != 'l' {
+			return false, errJSONSyntax
 		}
-		kStart := s.pos
-		k, err := s.str(true)
-		if err != nil {
-			return err
+		pos += 4
+		goto after
+	case c == '-' || c >= '0' && c <= '9':
+		if c == '-' {
+			pos++
 		}
-		kEnd := s.pos
-		if big != nil {
-			if _, dup := big[k]; dup {
-				return errJSONDup
+		if pos < n && data[pos] == '0' {
+			pos++
+		} else if pos < n && data[pos] >= '1' && data[pos] <= '9' {
+			pos++
+			// Eight bytes at a time while all are digits (dates have ten).
+			for pos+8 <= n {
+				x = nonDigit8(load64(data, pos))
+				if x != 0 {
+					pos += bits.TrailingZeros64(x) >> 3
+					break
+				}
+				pos += 8
 			}
-			big[k] = struct{}{}
+			for pos < n && data[pos] >= '0' && data[pos] <= '9' {
+				pos++
+			}
 		} else {
-			// Unescaped keys compare as raw bytes (length first, no decoding): most
-			// keys of a token never need the decoded form.
-			for _, prev := range ks.refs[base:] {
-				if !prev.esc && int(prev.end-prev.start) != len(k) {
-					continue
-				}
-				if s.keyString(prev) == k {
-					return errJSONDup
-				}
+			return false, errJSONSyntax
+		}
+		if pos < n && data[pos] == '.' {
+			pos++
+			start = pos
+			for pos < n && data[pos] >= '0' && data[pos] <= '9' {
+				pos++
 			}
-			ks.push(keyRef{int32(kStart + 1), int32(kEnd - 1), s.esc})
-			if len(ks.refs)-base > 32 {
-				big = make(map[string]struct{}, 64)
-				for _, p := range ks.refs[base:] {
-					big[s.keyString(p)] = struct{}{}
-				}
+			if pos == start {
+				return false, errJSONSyntax
 			}
 		}
-		s.ws()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-			return errJSONSyntax
-		}
-		s.pos++
-		s.ws()
-		start := s.pos
-		if err := s.value(depth, ks); err != nil {
-			return err
-		}
-		if depth == 1 && s.member != nil {
-			if err := s.member(kStart, kEnd, start, s.pos); err != nil {
-				return err
+		if pos < n && (data[pos] == 'e' || data[pos] == 'E') {
+			pos++
+			if pos < n && (data[pos] == '+' || data[pos] == '-') {
+				pos++
+			}
+			start = pos
+			for pos < n && data[pos] >= '0' && data[pos] <= '9' {
+				pos++
+			}
+			if pos == start {
+				return false, errJSONSyntax
 			}
 		}
-		s.ws()
-		if s.pos >= len(s.data) {
-			return errJSONSyntax
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			ks.refs = ks.refs[:base]
-			return nil
-		default:
-			return errJSONSyntax
-		}
+		goto after
 	}
-}
+	return false, errJSONSyntax
 
-func (s *jsonScanner) array(depth int, ks *keyStack) error {
-	if depth > maxJSONDepth {
-		return errJSONDepth
-	}
-	s.pos++ // '['
-	s.ws()
-	if s.pos < len(s.data) && s.data[s.pos] == ']' {
-		s.pos++
-		return nil
-	}
+str: // a string starting at the quote at pos; inKey tells what it is
+	pos++
+	start = pos
+	esc = false
 	for {
-		s.ws()
-		if err := s.value(depth, ks); err != nil {
-			return err
+		// Skip eight plain bytes at once (no quote, backslash, control or non-ASCII
+		// byte); when a special byte is among them, jump straight to the first one
+		// (load64 is little-endian, so the lowest flag is the first special byte).
+		for pos+8 <= n {
+			x = special8(load64(data, pos))
+			if x != 0 {
+				pos += bits.TrailingZeros64(x) >> 3
+				break
+			}
+			pos += 8
 		}
-		s.ws()
-		if s.pos >= len(s.data) {
-			return errJSONSyntax
+		if pos >= n {
+			return false, errJSONSyntax
 		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			return nil
-		default:
-			return errJSONSyntax
+		c = data[pos]
+		if c == '"' {
+			break
+		}
+		if c == '\\' {
+			esc = true
+			if pos+1 >= n {
+				return false, errJSONSyntax
+			}
+			switch data[pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				pos += 2
+			case 'u':
+				if pos+6 > n || hexVal(data[pos+2])|hexVal(data[pos+3])|hexVal(data[pos+4])|hexVal(data[pos+5]) < 0 {
+					return false, errJSONSyntax
+				}
+				pos += 6
+			default:
+				return false, errJSONSyntax
+			}
+		} else if c < 0x20 {
+			return false, errJSONSyntax
+		} else if c < utf8.RuneSelf {
+			pos++
+		} else {
+			r, size := utf8.DecodeRune(data[pos:])
+			if r == utf8.RuneError && size <= 1 {
+				return false, errJSONSyntax
+			}
+			pos += size
 		}
 	}
-}
+	pos++ // closing quote
+	if !inKey {
+		if d == 1 {
+			m.vEsc = esc
+		}
+		goto after
+	}
 
-// str scans a string starting at '"'. With decode it returns the decoded value
-// (used for object keys, so "a" and "\u0061" count as duplicates).
-func (s *jsonScanner) str(decode bool) (string, error) {
-	s.pos++ // opening quote
-	start := s.pos
-	escaped := false
-	for s.pos < len(s.data) {
-		// Skip eight plain bytes at once (no quote, backslash, control or non-ASCII
-		// byte): loops are expensive in Go's wasm output, strings are most of a token.
-		// When a special byte is among the eight, jump straight to the first one
-		// (load64 is little-endian on every architecture, so the lowest flagged bit
-		// is the first special byte in memory).
-		if s.pos+8 <= len(s.data) {
-			m := special8(load64(s.data, s.pos))
-			if m == 0 {
-				s.pos += 8
+	// A key: the duplicate check against the keys of its object so far. Unescaped
+	// keys are fingerprinted straight from the data; the fingerprint decides for
+	// short keys, longer ones (and escaped ones) are compared in full on a match.
+	kb = data[start : pos-1]
+	if esc {
+		ks2 = unescapeJSON(kb)
+		fp = keyFP(bytesOf(ks2))
+	} else {
+		ks2 = ""
+		if start+8 <= n {
+			fp = load64(data, start)
+			if len(kb) < 7 {
+				fp &= 1<<(8*uint(len(kb))) - 1
+			} else {
+				fp &= 1<<56 - 1
+			}
+			fp |= uint64(min(len(kb), 255)) << 56
+		} else {
+			fp = keyFP(kb)
+		}
+	}
+	if s.big != nil && s.big[d] != nil {
+		if !esc {
+			ks2 = aliasString(kb)
+		}
+		if _, dup := s.big[d][ks2]; dup {
+			return false, errJSONDup
+		}
+		s.big[d][ks2] = struct{}{}
+	} else {
+		// A 128-bit filter per object (one bit per key, from the fingerprint) skips the
+		// comparisons for most keys: only keys whose bit is already set are compared.
+		h := (fp * 0x9E3779B97F4A7C15) >> 57
+		bit := uint64(1) << (h & 63)
+		b := int(s.bases[d])
+		if s.seen[d][h>>6]&bit == 0 {
+			s.seen[d][h>>6] |= bit
+			b = len(ks.refs)
+		}
+		for _, prev := range ks.refs[b:] {
+			if prev.fp != fp {
 				continue
 			}
-			s.pos += bits.TrailingZeros64(m) >> 3
+			if !esc && !prev.esc && len(kb) < 8 {
+				return false, errJSONDup
+			}
+			if !esc {
+				ks2 = aliasString(kb)
+			}
+			if s.keyString(prev) == ks2 {
+				return false, errJSONDup
+			}
 		}
-		c := s.data[s.pos]
-		switch {
-		case c == '"':
-			raw := s.data[start:s.pos]
-			s.pos++
-			if !decode {
-				return "", nil
-			}
-			s.esc = escaped
-			if !escaped {
-				// Alias the input: keys only live while data is being scanned and data
-				// is never modified meanwhile; this keeps the scan allocation-free.
-				if len(raw) == 0 {
-					return "", nil
-				}
-				return unsafe.String(&raw[0], len(raw)), nil
-			}
-			return unescapeJSON(raw), nil
-		case c == '\\':
-			escaped = true
-			if s.pos+1 >= len(s.data) {
-				return "", errJSONSyntax
-			}
-			switch s.data[s.pos+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.pos += 2
-			case 'u':
-				if s.pos+6 > len(s.data) {
-					return "", errJSONSyntax
-				}
-				for _, h := range s.data[s.pos+2 : s.pos+6] {
-					if hexVal(h) < 0 {
-						return "", errJSONSyntax
-					}
-				}
-				s.pos += 6
-			default:
-				return "", errJSONSyntax
-			}
-		case c < 0x20:
-			return "", errJSONSyntax
-		case c < utf8.RuneSelf:
-			s.pos++
-		default:
-			r, size := utf8.DecodeRune(s.data[s.pos:])
-			if r == utf8.RuneError && size <= 1 {
-				return "", errJSONSyntax
-			}
-			s.pos += size
+		// Reslice in place or copy into a new array, never append through the
+		// pointer: that would make escape analysis move the caller's stack buffer.
+		b = len(ks.refs)
+		if b == cap(ks.refs) {
+			ks.refs = grownKeys(ks.refs)
+		}
+		ks.refs = ks.refs[:b+1]
+		ks.refs[b] = keyRef{fp: fp, start: int32(start), end: int32(pos - 1), esc: esc}
+		if len(ks.refs)-int(s.bases[d]) > bigKeys {
+			s.toMap(ks, int(s.bases[d]), d)
 		}
 	}
-	return "", errJSONSyntax
+	if d == 1 {
+		m.fp, m.kStart, m.kEnd, m.kEsc = fp, start, pos-1, esc
+	}
+	for pos < n && data[pos] <= ' ' && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r') {
+		pos++
+	}
+	if pos >= n || data[pos] != ':' {
+		return false, errJSONSyntax
+	}
+	pos++
+	if d == 1 {
+		for pos < n && data[pos] <= ' ' && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r') {
+			pos++
+		}
+		m.vStart = pos
+		m.vEsc = false
+	}
+	goto value
+
+after: // a value ended at pos, inside the container at depth d
+	if d == 1 {
+		m.vEnd = pos
+		s.pos = pos
+		s.state = jsonAfter
+		return true, nil
+	}
+	for pos < n && data[pos] <= ' ' && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r') {
+		pos++
+	}
+	if pos >= n {
+		return false, errJSONSyntax
+	}
+	c = data[pos]
+	pos++
+	if c == ',' {
+		if isObj&(1<<d) != 0 {
+			goto key
+		}
+		goto value
+	}
+	if c == '}' && isObj&(1<<d) != 0 {
+		ks.refs = ks.refs[:s.bases[d]]
+		if s.big != nil {
+			s.big[d] = nil
+		}
+		d--
+		goto after
+	}
+	if c == ']' && isObj&(1<<d) == 0 {
+		d--
+		goto after
+	}
+	return false, errJSONSyntax
+
+closed: // the top-level object ended; only whitespace may follow
+	for pos < n && data[pos] <= ' ' && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r') {
+		pos++
+	}
+	s.pos = pos
+	s.state = jsonDone
+	if pos != n {
+		return false, errJSONSyntax
+	}
+	return false, nil
 }
 
-func (s *jsonScanner) number() error {
-	d := s.data
-	p := s.pos
-	if p < len(d) && d[p] == '-' {
-		p++
+// toMap moves the keys of the object at depth d (ks.refs[base:]) into a map; its
+// further keys are checked and recorded there.
+func (s *jsonScanner) toMap(ks *keyStack, base, d int) {
+	if s.big == nil {
+		s.big = make([]map[string]struct{}, maxJSONDepth+1)
 	}
-	switch {
-	case p < len(d) && d[p] == '0':
-		p++
-	case p < len(d) && d[p] >= '1' && d[p] <= '9':
-		for p < len(d) && d[p] >= '0' && d[p] <= '9' {
-			p++
-		}
-	default:
-		return errJSONSyntax
+	big := make(map[string]struct{}, 2*bigKeys)
+	for _, p := range ks.refs[base:] {
+		big[s.keyString(p)] = struct{}{}
 	}
-	if p < len(d) && d[p] == '.' {
-		p++
-		q := p
-		for p < len(d) && d[p] >= '0' && d[p] <= '9' {
-			p++
-		}
-		if p == q {
-			return errJSONSyntax
-		}
-	}
-	if p < len(d) && (d[p] == 'e' || d[p] == 'E') {
-		p++
-		if p < len(d) && (d[p] == '+' || d[p] == '-') {
-			p++
-		}
-		q := p
-		for p < len(d) && d[p] >= '0' && d[p] <= '9' {
-			p++
-		}
-		if p == q {
-			return errJSONSyntax
-		}
-	}
-	s.pos = p
-	return nil
+	s.big[d] = big
+	ks.refs = ks.refs[:base]
 }
 
 func hexVal(c byte) int {
@@ -479,4 +629,11 @@ func special8(x uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	hasZero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
 	return hasZero(x^(lo*'"')) | hasZero(x^(lo*'\\')) | (x-lo*0x20)&^x&hi | x&hi
+}
+
+// nonDigit8 flags (bit 7 of the byte) the bytes of x that are not ASCII digits. As in
+// special8, only the lowest flag is exact: digits below it cause no carry or borrow.
+func nonDigit8(x uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	return ((x + lo*0x46) | (x - lo*0x30)) & hi
 }

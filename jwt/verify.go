@@ -160,14 +160,16 @@ func (v *Verifier) Verify(token string, keys *KeySet, now time.Time) (*Token, er
 	if p.body == nil {
 		return nil, wrap(ErrMalformed, "payload is not unpadded base64url")
 	}
-	claims, err := parseClaims(p.body)
-	if err != nil {
+	out := new(verified)
+	if err := out.claims.parse(p.body, out.aud[:0]); err != nil {
 		return nil, err
 	}
-	if err := v.checkClaims(claims, now); err != nil {
+	if err := v.checkClaims(&out.claims, now); err != nil {
 		return nil, err
 	}
-	return &Token{Header: p.header, Claims: claims}, nil
+	out.tok.Header = p.header
+	out.tok.Claims = &out.claims
+	return &out.tok, nil
 }
 
 // compact is a JWS compact token split into its parts, header decoded.
@@ -177,6 +179,7 @@ type compact struct {
 	payload string // base64url payload
 	body    []byte // decoded payload; nil when payload is not strict base64url
 	sig     []byte
+	digest  []byte // room for the hash of input (len 0, cap 64)
 }
 
 // parseCompact splits and checks the token structure and the JOSE header. The
@@ -209,12 +212,14 @@ func parseCompact(token string, maxHeader int) (compact, error) {
 	if len(h64) > (maxHeader*4+2)/3 {
 		return p, wrap(ErrTooLarge, "header larger than "+strconv.Itoa(maxHeader)+" bytes")
 	}
-	// One buffer: payload, header, signature, each capped so an append to one cannot
-	// write into the next. Claims.raw keeps the buffer (and so the header and
-	// signature bytes, a few hundred bytes) alive as long as the claims.
+	// One buffer: payload, header, signature and room for the digest, each capped so
+	// an append to one cannot write into the next. Claims.raw keeps the buffer (and so
+	// the header, signature and digest bytes, a few hundred bytes) alive as long as
+	// the claims. (A digest array on the stack would escape through the stdlib
+	// verifiers: one more allocation.)
 	// (A length with n%4 == 1 fails in decodeB64Into before out is touched.)
 	np, nh, ns := b64DecodedLen(len(p64)), b64DecodedLen(len(h64)), b64DecodedLen(len(s64))
-	buf := make([]byte, np+nh+ns)
+	buf := make([]byte, np+nh+ns+64)
 	body, ok := decodeB64Into(buf[:np:np], p64)
 	if !ok {
 		if !isB64URL(p64) {
@@ -239,6 +244,7 @@ func parseCompact(token string, maxHeader int) (compact, error) {
 	p.payload = p64
 	p.body = body
 	p.sig = sig
+	p.digest = buf[np+nh+ns : np+nh+ns : np+nh+ns+64]
 	return p, nil
 }
 
@@ -247,39 +253,47 @@ func parseCompact(token string, maxHeader int) (compact, error) {
 func parseHeader(data []byte) (Header, error) {
 	var h Header
 	hasAlg := false
-	str := func(name string, raw []byte, dst *string) error {
-		v, ok := jsonString(raw)
-		if !ok {
-			return wrap(ErrMalformed, "header "+name+" is not a string")
-		}
-		*dst = v
-		return nil
-	}
-	err := scanJSONObject(data, func(k string, raw []byte) error {
-		switch k {
-		case "alg":
-			hasAlg = true
-			return str("alg", raw, &h.Alg)
-		case "kid":
-			return str("kid", raw, &h.Kid)
-		case "typ":
-			return str("typ", raw, &h.Typ)
-		case "crit":
-			return wrap(ErrCrit, "header crit names extensions this verifier does not support")
-		case "b64":
-			if string(raw) != "true" {
-				return wrap(ErrCrit, "header b64 must be absent or true (RFC 7797 unencoded payloads are refused)")
-			}
-		case "zip":
-			return wrap(ErrMalformed, "header zip is not allowed in a JWS")
-		}
-		return nil
-	})
+	var keyBuf [16]keyRef
+	ks := keyStack{refs: keyBuf[:0]}
+	s, err := newJSONScanner(data)
 	if err != nil {
-		if _, ok := err.(*detailError); ok {
-			return h, err
-		}
 		return h, wrap(ErrMalformed, "header: "+err.Error())
+	}
+	var m jsonMember
+	for {
+		more, err := s.next(&ks, &m)
+		if !more {
+			if err != nil {
+				return h, wrap(ErrMalformed, "header: "+err.Error())
+			}
+			break
+		}
+		raw := data[m.vStart:m.vEnd]
+		var dst *string
+		switch m.fp {
+		case fpAlg:
+			hasAlg = true
+			dst = &h.Alg
+		case fpKid:
+			dst = &h.Kid
+		case fpTyp:
+			dst = &h.Typ
+		case fpCrit:
+			return h, wrap(ErrCrit, "header crit names extensions this verifier does not support")
+		case fpB64:
+			if string(raw) != "true" {
+				return h, wrap(ErrCrit, "header b64 must be absent or true (RFC 7797 unencoded payloads are refused)")
+			}
+			continue
+		case fpZip:
+			return h, wrap(ErrMalformed, "header zip is not allowed in a JWS")
+		default:
+			continue
+		}
+		if raw[0] != '"' {
+			return h, wrap(ErrMalformed, "header "+m.key(data)+" is not a string")
+		}
+		*dst = m.str(data)
 	}
 	if !hasAlg {
 		return h, wrap(ErrMalformed, "header has no alg")
@@ -313,7 +327,6 @@ func verifyWithKeys(keys *KeySet, a *algInfo, p *compact) error {
 	if err := checkSigShape(a, p.sig); err != nil {
 		return err
 	}
-	var digest [64]byte
 	var d []byte // hashed lazily: tokens with an unknown kid cost no hashing
 	tokKid := p.header.Kid
 	tried, kidSeen := 0, false
@@ -344,7 +357,7 @@ search:
 			}
 			tried++
 			if d == nil && a.fam != famEd && a.fam != famHMAC {
-				d = hashInput(a.hash, p.input, digest[:0])
+				d = hashInput(a.hash, p.input, p.digest)
 			}
 			if verifySig(k, a, p.input, d, p.sig) {
 				return nil
