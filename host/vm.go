@@ -378,8 +378,7 @@ func (v *vm) post(ctx context.Context, t task) bool {
 			return false
 		}
 		if len(v.tasks) == 0 && t.s.queued.Load() == 0 {
-			v.handleLocked(t, false)
-			v.mu.Unlock()
+			v.handleDirect(t)
 			return true
 		}
 		v.mu.Unlock()
@@ -429,6 +428,26 @@ func (v *vm) handleLocked(t task, queued bool) {
 		v.closeQuit()
 		v.p.replace(v.slot)
 	}
+}
+
+// handleDirect runs t on the calling goroutine with v.mu held (post's fast path) and releases
+// the lock however handle ends. A panic there is a host bug (guest traps come back as errors):
+// the VM is torn down and replaced before the panic goes on to net/http, so no request ever
+// waits on a lock nobody will release.
+func (v *vm) handleDirect(t task) {
+	defer v.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			if !v.torn {
+				v.log.Error("host panic in a VM callback; replacing the VM", slog.Any("panic", r))
+				v.teardown()
+				v.closeQuit()
+				v.p.replace(v.slot)
+			}
+			panic(r)
+		}
+	}()
+	v.handleLocked(t, false)
 }
 
 func (v *vm) closeQuit() { v.quitOnce.Do(func() { close(v.quit) }) }

@@ -17,7 +17,12 @@
 // can stop it (by panicking out of the host function) and where Go can preempt the goroutine
 // (the garbage collector's stop-the-world waits for that). The bound is loose in one case: a
 // function invocation that runs fewer than 256 iterations of its loops is charged only for its
-// entry, so at most Interval*255 such iterations pass between two ticks.
+// entry, so at most Interval*255 such iterations pass between two ticks. Bulk memory and table
+// instructions (memory.fill, memory.copy, ...) are charged 1 + length/1024 units.
+//
+// The rewrite refuses modules whose local, global or function indices point past what they
+// declare: after the rewrite those indices would reach the meter's own counter, budget or tick
+// and turn an invalid module into one that can switch its checks off.
 //
 // The rewrite needs to understand every instruction, because a new function import shifts the
 // index of every function the module defines. Instructions of proposals it does not know (GC,
@@ -254,6 +259,7 @@ func (m *module) instrument() ([]byte, error) {
 		tickTypeID: uint32(tickType),
 		types:      m.types,
 		funcTypes:  m.funcTypes,
+		numFuncs:   m.funcImports + uint32(len(m.funcTypes)),
 	}
 
 	out := append([]byte(nil), "\x00asm\x01\x00\x00\x00"...)
@@ -325,6 +331,9 @@ func (m *module) instrument() ([]byte, error) {
 		wrote[s.id] = true
 	}
 	missing(rank(secData) + 1)
+	if rw.badIndex != nil {
+		return nil, rw.badIndex
+	}
 	return out, nil
 }
 

@@ -230,10 +230,61 @@ func TestInstrumentRejects(t *testing.T) {
 			sec(secType, 1, 0x60, 0, 0), sec(secFunction, 1, 0),
 			sec(secCode, cat([]byte{1}, fnBody(0xFB, 0x0B))...)),
 		"GC type": cat([]byte("\x00asm\x01\x00\x00\x00"), sec(secType, 1, 0x5F, 0)),
+		// Invalid modules whose indices would reach the meter's own local, global or tick
+		// import after the rewrite (turning them valid, with the checks switched off).
+		"local past the function's": cat([]byte("\x00asm\x01\x00\x00\x00"),
+			sec(secType, 1, 0x60, 0, 0), sec(secFunction, 1, 0),
+			sec(secCode, cat([]byte{1}, fnBody(0x41, 1, 0x21, 0, 0x0B))...)), // local.set 0, no locals
+		"global past the module's": cat([]byte("\x00asm\x01\x00\x00\x00"),
+			sec(secType, 1, 0x60, 0, 0), sec(secFunction, 1, 0),
+			sec(secCode, cat([]byte{1}, fnBody(0x41, 1, 0x24, 0, 0x0B))...)), // global.set 0, no globals
+		"call past the module's functions": cat([]byte("\x00asm\x01\x00\x00\x00"),
+			sec(secType, 1, 0x60, 0, 0), sec(secFunction, 1, 0),
+			sec(secCode, cat([]byte{1}, fnBody(0x10, 1, 0x0B))...)), // call 1, one function
+		"exported global past the module's": cat([]byte("\x00asm\x01\x00\x00\x00"),
+			sec(secExport, 1, 1, 'g', 0x03, 0)),
 	} {
 		if _, err := Instrument(mod); !errors.Is(err, ErrUnsupported) {
 			t.Errorf("%s: %v, want ErrUnsupported", name, err)
 		}
+	}
+}
+
+// TestBulkOperationsAreCharged: a loop whose body is one large memory.fill ticks about once
+// per fill (1 + n/1024 units for n bytes), not once per 4096 iterations.
+func TestBulkOperationsAreCharged(t *testing.T) {
+	// fill(): loop forever { n++; memory.fill(0, 0, 4 MiB) }, n an exported global
+	mod := cat([]byte("\x00asm\x01\x00\x00\x00"),
+		sec(secType, 1, 0x60, 0, 0),
+		sec(secFunction, 1, 0),
+		sec(secMemory, 1, 0x00, 64),
+		sec(secGlobal, 1, 0x7F, 0x01, 0x41, 0, 0x0B),
+		sec(secExport, 2, 4, 'f', 'i', 'l', 'l', 0x00, 0, 1, 'n', 0x03, 0),
+		sec(secCode, cat([]byte{1}, fnBody(0x03, 0x40,
+			0x23, 0, 0x41, 1, 0x6A, 0x24, 0, // n++
+			0x41, 0, 0x41, 0, 0x41, 0x80, 0x80, 0x80, 0x02, // i32.const 0; i32.const 0; i32.const 4 MiB
+			0xFC, 11, 0, // memory.fill
+			0x0C, 0, 0x0B, 0x0B))...),
+	)
+	inst, err := Instrument(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("deadline")
+	ticks := 0
+	m, _ := load(t, inst, func() {
+		ticks++
+		if ticks == 3 {
+			panic(stop)
+		}
+	})
+	if _, err := m.ExportedFunction("fill").Call(context.Background()); !errors.Is(err, stop) {
+		t.Fatalf("fill: %v", err)
+	}
+	// Charged by size, 3 ticks come within about 3 fills; charged per iteration they would
+	// take 3*4096.
+	if n := m.ExportedGlobal("n").Get(); n > 10 {
+		t.Fatalf("%d fills of 4 MiB before the third tick: bulk operations are not charged by size", n)
 	}
 }
 

@@ -12,10 +12,23 @@ type rewriter struct {
 	types      [][2]int // params, results per type
 	funcTypes  []uint32 // type of each defined function
 	counter    uint32   // index of the loop-counter local of the function being rewritten
+	scratch    uint32   // index of the scratch local (bulk-operation lengths), counter+1
+	numFuncs   uint32   // functions of the original module, imports included
+	badIndex   error    // first out-of-range function index met by fn
 }
 
-// fn maps an old function index to the new one.
+// fn maps an old function index to the new one. An index the original module does not
+// have would become a valid reference after the shift (the tick import takes a slot), so it is
+// recorded as an error: the rewrite must never turn an invalid module into a valid one.
 func (rw *rewriter) fn(i uint32) uint32 {
+	if i >= rw.numFuncs && rw.badIndex == nil {
+		rw.badIndex = fmt.Errorf("%w: function index %d, the module has %d", ErrUnsupported, i, rw.numFuncs)
+	}
+	return rw.renumber(i)
+}
+
+// renumber maps an old function index to the new one, unchecked (name section).
+func (rw *rewriter) renumber(i uint32) uint32 {
 	if i >= rw.firstFunc {
 		return i + 1
 	}
@@ -36,6 +49,11 @@ func (rw *rewriter) charge(b []byte, units int64) []byte {
 	b = appendS64(b, units)
 	b = append(b, 0x6B, 0x24) // i32.sub; global.set
 	b = appendU32(b, rw.budget)
+	return rw.refillIfSpent(b)
+}
+
+// refillIfSpent: if budget <= 0 { budget = Interval; call $tick }.
+func (rw *rewriter) refillIfSpent(b []byte) []byte {
 	b = append(b, 0x23) // global.get
 	b = appendU32(b, rw.budget)
 	b = append(b, 0x41, 0x00, 0x4C, 0x04, 0x40, 0x41) // i32.const 0; i32.le_s; if (no result); i32.const
@@ -97,6 +115,9 @@ func (rw *rewriter) exports(body []byte) ([]byte, error) {
 		idx := r.u32()
 		if kind == 0x00 {
 			idx = rw.fn(idx)
+		}
+		if kind == 0x03 && idx >= rw.budget {
+			return nil, fmt.Errorf("%w: export of global %d, the module has %d", ErrUnsupported, idx, rw.budget)
 		}
 		out = append(out, kind)
 		out = appendU32(out, idx)
@@ -165,14 +186,18 @@ func (rw *rewriter) names(body []byte) ([]byte, error) {
 			n := sub.u32()
 			nb = appendU32(nb, n)
 			for i := uint32(0); i < n && sub.err == nil; i++ {
-				nb = appendU32(nb, rw.fn(sub.u32()))
+				nb = appendU32(nb, rw.renumber(sub.u32()))
 				nb = appendName(nb, sub.name())
 			}
-		case 2, 3:
+		case 3:
+			// Label names count block instructions, and the checks add blocks: drop them.
+			sub.off = len(sub.b)
+			continue
+		case 2:
 			n := sub.u32()
 			nb = appendU32(nb, n)
 			for i := uint32(0); i < n && sub.err == nil; i++ {
-				nb = appendU32(nb, rw.fn(sub.u32()))
+				nb = appendU32(nb, rw.renumber(sub.u32()))
 				m := sub.u32()
 				nb = appendU32(nb, m)
 				for j := uint32(0); j < m && sub.err == nil; j++ {
@@ -247,8 +272,8 @@ func (rw *rewriter) code(body []byte) ([]byte, error) {
 		if locals >= 50000 {
 			return nil, fmt.Errorf("%w: function %d has %d locals", ErrUnsupported, i, locals)
 		}
-		fb = append(fb, 0x01, 0x7F) // one more i32 local: the loop counter
-		rw.counter = uint32(locals)
+		fb = append(fb, 0x02, 0x7F) // two more i32 locals: the loop counter and a scratch
+		rw.counter, rw.scratch = uint32(locals), uint32(locals)+1
 		fb = rw.entryCheck(fb)
 		for !fr.done() && fr.err == nil {
 			fb = rw.instr(fb, fr, true)
@@ -324,7 +349,16 @@ func (rw *rewriter) instr(out []byte, r *reader, inCode bool) []byte {
 				r.fail(fmt.Sprintf("try_table catch kind 0x%x", kind))
 			}
 		}
-	case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
+	case op >= 0x20 && op <= 0x22: // local.get/set/tee
+		// The added locals come after the module's own: an index past them would reach ours.
+		if i := r.u32(); inCode && r.err == nil && i >= rw.counter {
+			r.fail(fmt.Sprintf("local index %d, the function has %d", i, rw.counter))
+		}
+	case op == 0x23 || op == 0x24: // global.get/set
+		if i := r.u32(); r.err == nil && i >= rw.budget {
+			r.fail(fmt.Sprintf("global index %d, the module has %d", i, rw.budget))
+		}
+	case op == 0x25 || op == 0x26: // table.get/set
 		r.u32()
 	case op >= 0x28 && op <= 0x3E: // loads and stores
 		r.memArg()
@@ -340,7 +374,9 @@ func (rw *rewriter) instr(out []byte, r *reader, inCode bool) []byte {
 	case op == 0xD0: // ref.null
 		r.heapType()
 	case op == 0xFC:
-		rw.prefixFC(r)
+		if bulk := rw.prefixFC(r); bulk && inCode && r.err == nil {
+			out = rw.bulkCharge(out)
+		}
 	case op == 0xFD:
 		rw.prefixFD(r)
 	case op == 0xFE:
@@ -361,20 +397,45 @@ func (rw *rewriter) instr(out []byte, r *reader, inCode bool) []byte {
 	return copyRest()
 }
 
-func (rw *rewriter) prefixFC(r *reader) {
+// prefixFC reads a 0xFC instruction's immediates; bulk reports the ones whose work grows with
+// a length operand on top of the stack (memory.init/copy/fill, table.init/copy/fill).
+func (rw *rewriter) prefixFC(r *reader) (bulk bool) {
 	switch sub := r.u32(); {
 	case sub <= 7: // saturating truncations
 	case sub == 8: // memory.init
 		r.u32()
 		r.u32()
-	case sub == 9, sub == 13, sub == 11, sub >= 15 && sub <= 17: // data.drop, elem.drop, memory.fill, table.grow/size/fill
+		return true
+	case sub == 9, sub == 13, sub == 15, sub == 16: // data.drop, elem.drop, table.grow, table.size
 		r.u32()
+	case sub == 11, sub == 17: // memory.fill, table.fill
+		r.u32()
+		return true
 	case sub == 10, sub == 12, sub == 14: // memory.copy, table.init, table.copy
 		r.u32()
 		r.u32()
+		return true
 	default:
 		r.fail(fmt.Sprintf("instruction 0xFC %d", sub))
 	}
+	return false
+}
+
+// bulkCharge goes before a bulk memory or table instruction, whose length n is on top of the
+// stack: it charges 1 + n/1024 units, so a loop of huge fills or copies still ticks.
+//
+//	local.tee $s; global.get $b; local.get $s; i32.const 10; i32.shr_u; i32.sub; i32.const 1;
+//	i32.sub; global.set $b; <if budget <= 0: refill and tick>
+func (rw *rewriter) bulkCharge(b []byte) []byte {
+	b = append(b, 0x22) // local.tee
+	b = appendU32(b, rw.scratch)
+	b = append(b, 0x23) // global.get
+	b = appendU32(b, rw.budget)
+	b = append(b, 0x20) // local.get
+	b = appendU32(b, rw.scratch)
+	b = append(b, 0x41, 0x0A, 0x76, 0x6B, 0x41, 0x01, 0x6B, 0x24) // i32.const 10; i32.shr_u; i32.sub; i32.const 1; i32.sub; global.set
+	b = appendU32(b, rw.budget)
+	return rw.refillIfSpent(b)
 }
 
 func (rw *rewriter) prefixFD(r *reader) {
