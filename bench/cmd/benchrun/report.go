@@ -287,7 +287,7 @@ func ratios(b *strings.Builder, res *results) {
 		p("- %s: p50 %d µs vs %d µs → **%+d µs** added (%s); p99 %d vs %d µs; CPU %.1f vs %.1f µs/request at saturation.\n",
 			label, c.Seq.P50US, bse.Seq.P50US, d, mark, c.Seq.P99US, bse.Seq.P99US, c.CPUPerReqUS, bse.CPUPerReqUS)
 	}
-	p("Filter latency added on a verified-token cache hit (`%s`, one request at a time, same run):\n\n", first)
+	p("Filter latency added on a verified-token cache hit (`%s`, one request at a time, same run; one 3 s run per configuration varies by tens of µs, so bench/ab.sh repeats the serve comparison in alternating rounds):\n\n", first)
 	added("Go host + filter (cache on) vs the same program without -wasm", "host-cache", "goproxy", true)
 	added("Go host + filter (cache on, no callback time limit) vs the same program without -wasm", "host-cache-nolimit", "goproxy", true)
 	added("gatewarden serve + filter (cache on) vs bare Go proxy", "serve-cache", "goproxy", false)
