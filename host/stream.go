@@ -352,9 +352,11 @@ func (p *Plugin) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 		if posted {
 			// on_log/on_done/on_delete may run on this goroutine (post's
 			// fast path): send a complete response out first, so they are
-			// not in the client's latency. Only with a known length: an
-			// early flush would turn a small unsized body into chunks.
-			if complete && w.Header().Get("Content-Length") != "" {
+			// not in the client's latency. Only with a known length (an
+			// early flush would turn a small unsized body into chunks) and
+			// over HTTP/1 (an HTTP/2 flush can wait on the client's flow
+			// control window, and the stream's end should not wait on it).
+			if complete && r.ProtoMajor == 1 && w.Header().Get("Content-Length") != "" {
 				_ = http.NewResponseController(w).Flush()
 			}
 			v.post(context.Background(), task{kind: taskFinish, s: s})
