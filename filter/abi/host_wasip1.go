@@ -40,17 +40,10 @@ func (wasmHost) GetBuffer(buffer BufferType, start, max int) ([]byte, error) {
 	return take(p, n)
 }
 
-func (wasmHost) Headers(m MapType) ([]Header, error) {
-	var p, n uint32
-	if err := Status(proxyGetHeaderMapPairs(uint32(m), &p, &n)).Err(); err != nil {
-		return nil, err
-	}
-	b, err := take(p, n)
-	if err != nil {
-		return nil, err
-	}
-	// b is this call's own buffer and nothing else refers to it: the headers may alias it.
-	return decodeHeaderMap(b, true, nil)
+func (h wasmHost) Headers(m MapType) ([]Header, error) {
+	// A fresh buffer that nothing else refers to: the headers may alias it.
+	hs, _, err := h.HeadersInto(m, nil, nil)
+	return hs, err
 }
 
 func (wasmHost) HeadersInto(m MapType, dst []Header, buf []byte) ([]Header, []byte, error) {
