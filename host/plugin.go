@@ -241,29 +241,14 @@ func (r *Runtime) LoadPlugin(ctx context.Context, cfg PluginConfig) (*Plugin, er
 	// counter (host/meter), which costs a few instructions per loop iteration; a module the
 	// rewrite does not understand falls back to wazero's close-on-context-done, which exits to
 	// Go at every loop iteration (2-3x slower guest code, docs/BENCHMARKS.md).
-	var compiled wazero.CompiledModule
-	if instrumented, err := meter.Instrument(cfg.Wasm); !meterModules {
-		// benchmarks compare against the unmetered module
-	} else if err == nil {
-		if err := p.newWazero(ctx, pages, false); err != nil {
-			return nil, err
-		}
-		compiled, err = p.wr.CompileModule(ctx, instrumented)
-		if err != nil {
-			p.logger.Warn("the metered module does not compile; using wazero's slower callback time limit", "error", err)
-			_ = p.wr.Close(context.Background())
-			compiled = nil
-		} else {
-			p.metered = true
-		}
-	} else {
-		p.logger.Warn("module not metered; using wazero's slower callback time limit", "reason", err)
+	compiled, err := p.compileMetered(ctx, pages)
+	if err != nil {
+		return nil, err
 	}
 	if compiled == nil {
 		if err := p.newWazero(ctx, pages, p.limits.MaxCallbackTime > 0); err != nil {
 			return nil, err
 		}
-		var err error
 		compiled, err = p.wr.CompileModule(ctx, cfg.Wasm)
 		if err != nil {
 			p.cancel()
@@ -303,6 +288,31 @@ var FilterTimeBuckets = []float64{5e-6, 10e-6, 15e-6, 20e-6, 25e-6, 30e-6, 40e-6
 // meterModules switches host/meter's instrumentation on; benchmarks turn it off to measure
 // what it costs.
 var meterModules = true
+
+// compileMetered instruments the module (host/meter) and compiles it in a runtime without
+// close-on-context-done. It returns nil (and no error) when the module cannot be metered, so
+// the caller compiles it unmetered; an error only when the runtime itself could not be set up.
+func (p *Plugin) compileMetered(ctx context.Context, pages uint64) (wazero.CompiledModule, error) {
+	if !meterModules {
+		return nil, nil // benchmarks compare against the unmetered module
+	}
+	instrumented, err := meter.Instrument(p.cfg.Wasm)
+	if err != nil {
+		p.logger.Warn("module not metered; using wazero's slower callback time limit", "reason", err)
+		return nil, nil
+	}
+	if err := p.newWazero(ctx, pages, false); err != nil {
+		return nil, err
+	}
+	compiled, err := p.wr.CompileModule(ctx, instrumented)
+	if err != nil {
+		p.logger.Warn("the metered module does not compile; using wazero's slower callback time limit", "error", err)
+		_ = p.wr.Close(context.Background())
+		return nil, nil
+	}
+	p.metered = true
+	return compiled, nil
+}
 
 // newWazero creates the plugin's wazero runtime with the host modules the guest may import:
 // WASI (both names), env (proxy-wasm) and the meter's tick.
