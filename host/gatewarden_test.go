@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +175,57 @@ func BenchmarkGatewardenCacheHitCloseOnDone(b *testing.B) {
 	meterModules = false
 	defer func() { meterModules = true }()
 	benchGatewarden(b, Limits{})
+}
+
+// The spaced benchmarks run each request after ~0.4 ms of unrelated arithmetic on the same
+// goroutine (no memory traffic, no sleep), the gap one request at a time leaves between two
+// requests through the network, and report the p50 of the requests alone. On this shared VM
+// the gap alone makes the next request 2-3x slower, for the bare handler as for the filter
+// (docs/BENCHMARKS.md, "Issue 5's goals"): the CPU's caches do not survive 0.4 ms here.
+
+// BenchmarkGatewardenCacheHitSpaced: the JWT filter on a cache hit, requests spaced.
+func BenchmarkGatewardenCacheHitSpaced(b *testing.B) {
+	p, tok := gatewardenPlugin(b, Limits{})
+	req := httptest.NewRequest("GET", "/api/items", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	benchSpaced(b, p.Middleware(okHandler), req)
+}
+
+// BenchmarkRequestBareSpaced: the handler alone, requests spaced (the control).
+func BenchmarkRequestBareSpaced(b *testing.B) {
+	benchSpaced(b, okHandler, httptest.NewRequest("GET", "/api/items", nil))
+}
+
+// spacedWork is ~0.4 ms of register-only arithmetic on this machine.
+const spacedWork = 400_000
+
+var spacedSink uint64
+
+func benchSpaced(b *testing.B, h http.Handler, req *http.Request) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req) // warm up (and fill the verified-token cache)
+	if rec.Code != 200 {
+		b.Fatalf("status %d", rec.Code)
+	}
+	took := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		x := uint64(i)
+		for j := 0; j < spacedWork; j++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		spacedSink += x
+		rec := httptest.NewRecorder()
+		b.StartTimer()
+		t0 := time.Now()
+		h.ServeHTTP(rec, req)
+		took = append(took, time.Since(t0))
+		if rec.Code != 200 {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Nanoseconds())/1e3, "p50-us")
+	b.ReportMetric(float64(took[len(took)*9/10].Nanoseconds())/1e3, "p90-us")
 }
