@@ -33,6 +33,7 @@ const (
 	opI32LtS   = 0x48
 	opI32GtS   = 0x4A
 	opI32LeS   = 0x4C
+	opI32GeS   = 0x4E
 	opI32Add   = 0x6A
 	opI32Sub   = 0x6B
 	opI32Shl   = 0x74

@@ -285,3 +285,31 @@ func FuzzMont28(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkKernels times one call of each kernel in wazero (the host call costs about 0.1
+// us of it): a Montgomery multiplication and squaring of 2048-bit operands, and SHA-256 of
+// 1024 bytes (16 blocks).
+func BenchmarkKernels(b *testing.B) {
+	h := newHarness(b)
+	n := testModuli(b)[3]
+	const nA, xA, qA, sA, pA = 0x1000, 0x2000, 0x5000, 0x6000, 0x7000
+	h.setModulus(nA, n)
+	h.put(xA, new(big.Int).Rsh(n, 3))
+	ctx := context.Background()
+	b.Run("mul", func(b *testing.B) {
+		for b.Loop() {
+			h.mul.Call(ctx, xA, xA, xA, nA, qA, h.n0inv)
+		}
+	})
+	b.Run("sqr", func(b *testing.B) {
+		for b.Loop() {
+			h.sqr.Call(ctx, xA, xA, nA, qA, h.n0inv)
+		}
+	})
+	b.Run("sha256-1KB", func(b *testing.B) {
+		b.SetBytes(1024)
+		for b.Loop() {
+			h.sha.Call(ctx, sA, pA, 16)
+		}
+	})
+}

@@ -14,13 +14,19 @@ package wasmkern
 //     machine instructions;
 //   - each inner step first touches the highest address it will read from each base pointer:
 //     wazero then knows the rest of the step's loads from that base are in bounds and drops
-//     their bounds checks (V8 uses guard pages and has none to drop).
+//     their bounds checks (V8 uses guard pages and has none to drop);
+//   - the rows that have both operand products and quotient products (all of a block's
+//     quotient rows) run both in the same inner step, one sweep instead of two.
+//
+// That is about 1.3 machine cycles per 28x28-bit product in wazero on this machine, near
+// the one 64-bit multiply per cycle the CPU issues.
 //
 // Fixed-width SIMD does not pay here: wasm has no 32x32->64 vector multiply that runtimes
-// map to one instruction (wazero lowers i64x2.extmul_low_i32x4_u to two widenings and a full
-// 64x64 multiply emulation, about 14 instructions for 2 products), and the 16x16 dot product
-// (i32x4.dot_i16x8_s) needs 12-bit limbs and a sequential per-column reduction that eat its
-// gain. Measured in docs/BENCHMARKS.md.
+// map to one instruction (wazero lowers i64x2.extmul_low_i32x4_u to two widenings and a
+// full 64x64 multiply emulation, about 14 instructions for 2 products), and the 16x16 dot
+// product (i32x4.dot_i16x8_s, one pmaddwd) needs limbs of at most 12 bits and leaves the
+// reduction's sequential per-column quotients to scalar code, which eats its gain. Measured
+// in docs/BENCHMARKS.md.
 
 const (
 	// Limbs is the number of 28-bit limbs of an operand: 2072 bits, so R = 2^2072 > 4n for
@@ -66,12 +72,14 @@ func init() {
 // mont28 generates one kernel. Parameters and locals are wasm local indices.
 type mont28 struct {
 	*fn
-	sqr                          bool
-	z, x, y, n, q, n0inv         uint32 // parameters (y == x for squaring)
-	k0, i, iLo, iHi, jHi, ap, bp uint32
-	tmp                          uint32
-	carry, a, qk                 uint32
-	c, h                         [blockW]uint32 // column sums; x limbs near the diagonal
+	sqr                  bool
+	z, x, y, n, q, n0inv uint32 // parameters (y == x for squaring)
+	k0, i, iLo, iHi, jHi uint32
+	ap, bp               [2]uint32 // window addresses of the (up to) two pairs of a step
+	tmp                  uint32
+	carry, a, qk         uint32
+	c, h                 [blockW]uint32 // column sums; x limbs near the diagonal
+	nl                   [blockW]uint32 // n[0 .. W), loaded once
 }
 
 func genMont28(sqr bool) *fn {
@@ -84,7 +92,7 @@ func genMont28(sqr bool) *fn {
 		g.fn = newFn([]byte{typeI32, typeI32, typeI32, typeI32, typeI32, typeI64}, nil)
 		g.z, g.x, g.y, g.n, g.q, g.n0inv = 0, 1, 2, 3, 4, 5
 	}
-	for _, l := range []*uint32{&g.k0, &g.i, &g.iLo, &g.iHi, &g.jHi, &g.ap, &g.bp, &g.tmp} {
+	for _, l := range []*uint32{&g.k0, &g.i, &g.iLo, &g.iHi, &g.jHi, &g.ap[0], &g.bp[0], &g.ap[1], &g.bp[1], &g.tmp} {
 		*l = g.local(typeI32)
 	}
 	for _, l := range []*uint32{&g.carry, &g.a, &g.qk} {
@@ -92,6 +100,7 @@ func genMont28(sqr bool) *fn {
 	}
 	for c := range g.c {
 		g.c[c] = g.local(typeI64)
+		g.nl[c] = g.local(typeI64)
 	}
 	if sqr {
 		for d := range g.h {
@@ -109,6 +118,11 @@ func (g *mont28) body() {
 		g.get(g.q)
 		g.i64(0)
 		g.store64(8 * (Pad + t))
+	}
+	for c := blockW - 1; c >= 0; c-- {
+		g.get(g.n)
+		g.load64(8 * (Pad + c))
+		g.set(g.nl[c])
 	}
 	g.op(opBlock, blockEmpty, opLoop, blockEmpty)
 	for c := range g.c {
@@ -139,10 +153,6 @@ func (g *mont28) body() {
 	} else {
 		g.mulProducts()
 	}
-	// Quotient products: rows iLo .. jHi of q against n.
-	g.get(g.iLo)
-	g.set(g.i)
-	g.sweepUp(g.q, g.n, g.jHi)
 	g.columns()
 	g.get(g.k0)
 	g.i32(blockW)
@@ -154,8 +164,12 @@ func (g *mont28) body() {
 	g.op(opEnd, opEnd)
 }
 
-// mulProducts adds x[i]*y[k-i] to the block's columns, rows iLo .. min(L-1, k0+W-1), and the
-// carry from the previous block.
+// pair is an operand pair of a step: rows of a against a window of b.
+type pair struct{ a, b uint32 }
+
+// mulProducts adds x[i]*y[k-i] to the block's columns, rows iLo .. iHi = min(L-1, k0+W-1),
+// the quotient products q[i]*n[k-i], rows iLo .. jHi (jHi <= iHi), and the carry from the
+// previous block. The rows both have go in one sweep, so each step runs both.
 func (g *mont28) mulProducts() {
 	g.get(g.carry)
 	g.set(g.c[0])
@@ -170,13 +184,15 @@ func (g *mont28) mulProducts() {
 	g.set(g.iHi)
 	g.get(g.iLo)
 	g.set(g.i)
-	g.sweepUp(g.x, g.y, g.iHi)
+	g.sweepUp([]pair{{g.x, g.y}, {g.q, g.n}}, g.jHi)
+	g.sweepUp([]pair{{g.x, g.y}}, g.iHi)
 }
 
 // sweepUp runs inner steps from row i while rows remain up to hi: U rows at a time while all
-// U are at most hi, then U2 at a time while the first is; the last step may run past hi into
-// zero limbs (padding, or quotient limbs not computed yet).
-func (g *mont28) sweepUp(a, b, hi uint32) {
+// U are at most hi, then U2 at a time while the first is; the last step may run past hi, into
+// zero limbs (padding, or quotient limbs not computed yet) or rows a later sweep from i
+// would cover anyway.
+func (g *mont28) sweepUp(ps []pair, hi uint32) {
 	for pass, u := range []int{stepU, stepU2} {
 		g.op(opBlock, blockEmpty, opLoop, blockEmpty)
 		g.get(g.i)
@@ -187,7 +203,7 @@ func (g *mont28) sweepUp(a, b, hi uint32) {
 		g.get(hi)
 		g.op(opI32GtS)
 		g.brIf(1)
-		g.step(a, b, u)
+		g.step(ps, u)
 		g.get(g.i)
 		g.i32(int32(u))
 		g.op(opI32Add)
@@ -197,81 +213,87 @@ func (g *mont28) sweepUp(a, b, hi uint32) {
 	}
 }
 
-// squareProducts adds the cross products x[i]*x[k-i], i < k-i, doubled, the squares on the
-// diagonal and the carry.
+// squareProducts adds the cross products x[i]*x[k-i], i < k-i, twice, the squares on the
+// diagonal, the quotient products q[i]*n[k-i] of rows iLo .. jHi, and the carry. Rows below
+// h = k0/2 have i < k-i in every column of the block: they go in one sweep down from h with
+// the quotient products of the same rows, the row limb of x doubled; the quotient rows from
+// h up follow.
 func (g *mont28) squareProducts() {
-	// Rows below h = k0/2 have i < k-i in every column of the block; go down from h-U.
 	h := g.iHi // reused: h
 	g.get(g.k0)
 	g.i32(1)
 	g.op(opI32ShrU)
 	g.set(h)
-	g.get(h)
-	g.i32(stepU)
-	g.op(opI32Sub)
-	g.set(g.i)
-	g.op(opBlock, blockEmpty, opLoop, blockEmpty)
-	g.get(g.i)
-	g.get(g.iLo)
-	g.op(opI32LtS)
-	g.brIf(1)
-	g.step(g.x, g.x, stepU)
-	g.get(g.i)
-	g.i32(stepU)
-	g.op(opI32Sub)
-	g.set(g.i)
-	g.br(0)
-	g.op(opEnd, opEnd)
-	// Then U2 rows at a time while any is at least iLo; rows below iLo (or below 0) meet
-	// zero limbs.
-	g.get(g.i)
-	g.i32(stepU - stepU2)
-	g.op(opI32Add)
-	g.set(g.i)
-	g.op(opBlock, blockEmpty, opLoop, blockEmpty)
-	g.get(g.i)
-	g.i32(stepU2)
-	g.op(opI32Add)
-	g.get(g.iLo)
-	g.op(opI32LeS)
-	g.brIf(1)
-	g.step(g.x, g.x, stepU2)
-	g.get(g.i)
-	g.i32(stepU2)
-	g.op(opI32Sub)
-	g.set(g.i)
-	g.br(0)
-	g.op(opEnd, opEnd)
+	g.sweepDown([]pair{{g.x, g.x}, {g.q, g.n}}, h, true)
 	// Rows h .. h+W-1: the cross products inside the block's triangle.
 	g.limbAddr(g.x, h)
-	g.set(g.ap)
-	g.get(g.ap)
+	g.set(g.ap[0])
+	g.get(g.ap[0])
 	g.load64(8 * (blockW - 1))
 	g.set(g.h[blockW-1])
 	for d := 0; d < blockW-1; d++ {
-		g.get(g.ap)
+		g.get(g.ap[0])
 		g.load64(8 * d)
 		g.set(g.h[d])
 	}
-	for d := 0; d < blockW/2; d++ {
-		for c := 2*d + 1; c < blockW; c++ {
-			g.madd(g.c[c], g.h[d], func() { g.get(g.h[c-d]) })
+	for c := 0; c < blockW; c++ {
+		if c%2 == 0 {
+			g.madd(g.c[c], g.h[c/2], func() { g.get(g.h[c/2]) })
 		}
 	}
-	for c := 0; c < blockW; c++ {
-		g.get(g.c[c])
+	for d := 0; d < blockW/2; d++ {
+		g.get(g.h[d])
 		g.i64(1)
 		g.op(opI64Shl)
-		if c%2 == 0 {
-			g.get(g.h[c/2])
-			g.get(g.h[c/2])
-			g.op(opI64Mul, opI64Add)
+		g.set(g.a)
+		for c := 2*d + 1; c < blockW; c++ {
+			g.madd(g.c[c], g.a, func() { g.get(g.h[c-d]) })
 		}
-		if c == 0 {
-			g.get(g.carry)
-			g.op(opI64Add)
+	}
+	g.get(g.c[0])
+	g.get(g.carry)
+	g.op(opI64Add)
+	g.set(g.c[0])
+	g.get(h)
+	g.set(g.i)
+	g.sweepUp([]pair{{g.q, g.n}}, g.jHi)
+}
+
+// sweepDown runs inner steps over the rows below top, U at a time down from top-U while the
+// lowest is at least iLo, then U2 at a time while any is; rows below iLo (or below 0) meet
+// zero limbs. With double, the first pair's row limbs are doubled.
+func (g *mont28) sweepDown(ps []pair, top uint32, double bool) {
+	g.get(top)
+	g.i32(stepU)
+	g.op(opI32Sub)
+	g.set(g.i)
+	for pass, u := range []int{stepU, stepU2} {
+		if pass == 1 {
+			g.get(g.i)
+			g.i32(stepU - stepU2)
+			g.op(opI32Add)
+			g.set(g.i)
 		}
-		g.set(g.c[c])
+		g.op(opBlock, blockEmpty, opLoop, blockEmpty)
+		g.get(g.i)
+		if pass == 1 {
+			g.i32(stepU2)
+			g.op(opI32Add)
+		}
+		g.get(g.iLo)
+		if pass == 0 {
+			g.op(opI32LtS)
+		} else {
+			g.op(opI32LeS)
+		}
+		g.brIf(1)
+		g.stepDouble(ps, u, double)
+		g.get(g.i)
+		g.i32(int32(u))
+		g.op(opI32Sub)
+		g.set(g.i)
+		g.br(0)
+		g.op(opEnd, opEnd)
 	}
 }
 
@@ -295,39 +317,50 @@ func (g *mont28) madd(c, a uint32, b func()) {
 	g.set(c)
 }
 
-// step adds, for u < U and each block column c, A[i+u]*B[k0+c-i-u] to column c. It reads
-// A[i .. i+U) and B[k0-i-U+1 .. k0-i+W).
-func (g *mont28) step(a, b uint32, u int) {
-	g.limbAddr(a, g.i)
-	g.set(g.ap)
-	// bp = address of B[k0-i-(U-1)]
-	g.get(b)
-	g.get(g.k0)
-	g.get(g.i)
-	g.op(opI32Sub)
-	g.i32(int32(Pad - (u - 1)))
-	g.op(opI32Add)
-	g.i32(3)
-	g.op(opI32Shl, opI32Add)
-	g.set(g.bp)
-	// Touch the highest limb of each window first: wazero then elides the bounds checks
-	// of the loads below it from the same base.
-	g.get(g.ap)
-	g.load64(8 * (u - 1))
-	g.op(opDrop)
-	g.get(g.bp)
-	g.load64(8 * (u + blockW - 2))
-	g.op(opDrop)
+// step adds, for each pair (A, B), u < U and each block column c, A[i+u]*B[k0+c-i-u] to
+// column c. It reads A[i .. i+U) and B[k0-i-U+1 .. k0-i+W).
+func (g *mont28) step(ps []pair, u int) { g.stepDouble(ps, u, false) }
+
+// stepDouble is step, with double the first pair's A limbs doubled.
+func (g *mont28) stepDouble(ps []pair, u int, double bool) {
+	for k, p := range ps {
+		g.limbAddr(p.a, g.i)
+		g.set(g.ap[k])
+		// bp = address of B[k0-i-(U-1)]
+		g.get(p.b)
+		g.get(g.k0)
+		g.get(g.i)
+		g.op(opI32Sub)
+		g.i32(int32(Pad - (u - 1)))
+		g.op(opI32Add)
+		g.i32(3)
+		g.op(opI32Shl, opI32Add)
+		g.set(g.bp[k])
+		// Touch the highest limb of each window first: wazero then elides the bounds
+		// checks of the loads below it from the same base.
+		g.get(g.ap[k])
+		g.load64(8 * (u - 1))
+		g.op(opDrop)
+		g.get(g.bp[k])
+		g.load64(8 * (u + blockW - 2))
+		g.op(opDrop)
+	}
 	for r := 0; r < u; r++ {
-		g.get(g.ap)
-		g.load64(8 * r)
-		g.set(g.a)
-		for c := 0; c < blockW; c++ {
-			j := c - r + u - 1
-			g.madd(g.c[c], g.a, func() {
-				g.get(g.bp)
-				g.load64(8 * j)
-			})
+		for k := range ps {
+			g.get(g.ap[k])
+			g.load64(8 * r)
+			if double && k == 0 {
+				g.i64(1)
+				g.op(opI64Shl)
+			}
+			g.set(g.a)
+			for c := 0; c < blockW; c++ {
+				j := c - r + u - 1
+				g.madd(g.c[c], g.a, func() {
+					g.get(g.bp[k])
+					g.load64(8 * j)
+				})
+			}
 		}
 	}
 }
@@ -335,49 +368,93 @@ func (g *mont28) step(a, b uint32, u int) {
 // columns finishes the block column by column: below column L, the quotient limb
 // q[k] = c*n0inv mod 2^28, stored, and its products with n[0..] in this block's columns
 // (c becomes divisible by 2^28); from column L on, the result limb z[k-L] = c mod 2^28.
-// Then the carry c >> 28 goes to the next column.
+// Then the carry c >> 28 goes to the next column. Blocks wholly below or above L (all but
+// one) take a path without per-column branches.
 func (g *mont28) columns() {
+	// if k0+W <= L { quotients } else if k0 >= L { results } else { per column }
+	g.get(g.k0)
+	g.i32(Limbs - blockW)
+	g.op(opI32LeS, opIf, blockEmpty)
+	g.limbAddr(g.q, g.k0)
+	g.set(g.ap[0])
+	for c := 0; c < blockW; c++ {
+		g.quotient(c)
+		g.carryOut(c)
+	}
+	g.op(opElse)
+	g.get(g.k0)
+	g.i32(Limbs)
+	g.op(opI32GeS, opIf, blockEmpty)
+	g.resultBase()
+	for c := 0; c < blockW; c++ {
+		g.result(c)
+		g.carryOut(c)
+	}
+	g.op(opElse)
+	g.limbAddr(g.q, g.k0)
+	g.set(g.ap[0])
+	g.resultBase()
 	for c := 0; c < blockW; c++ {
 		g.get(g.k0)
 		g.i32(int32(Limbs - c))
 		g.op(opI32LtS, opIf, blockEmpty)
-		g.get(g.c[c])
-		g.get(g.n0inv)
-		g.op(opI64Mul)
-		g.i64(limbMask)
-		g.op(opI64And)
-		g.set(g.qk)
-		g.limbAddr(g.q, g.k0)
-		g.get(g.qk)
-		g.store64(8 * c)
-		for c2 := c; c2 < blockW; c2++ {
-			g.madd(g.c[c2], g.qk, func() {
-				g.get(g.n)
-				g.load64(8 * (Pad + c2 - c))
-			})
-		}
+		g.quotient(c)
 		g.op(opElse)
-		// z[k0+c-L]: address z + 8*(k0 - L + Pad) + 8c, at least z as k0+c >= L.
-		g.get(g.z)
-		g.get(g.k0)
-		g.i32(Pad - Limbs)
-		g.op(opI32Add)
-		g.i32(3)
-		g.op(opI32Shl, opI32Add)
-		g.get(g.c[c])
-		g.i64(limbMask)
-		g.op(opI64And)
-		g.store64(8 * c)
+		g.result(c)
 		g.op(opEnd)
-		g.get(g.c[c])
-		g.i64(LimbBits)
-		g.op(opI64ShrU)
-		g.set(g.carry)
-		if c+1 < blockW {
-			g.get(g.c[c+1])
-			g.get(g.carry)
-			g.op(opI64Add)
-			g.set(g.c[c+1])
-		}
+		g.carryOut(c)
+	}
+	g.op(opEnd, opEnd)
+}
+
+// quotient: column c's quotient limb, stored at ap[0] (= &q[k0]) + 8c, and its products
+// with n[0 .. W-c) (in the locals nl) added to columns c .. W-1.
+func (g *mont28) quotient(c int) {
+	g.get(g.c[c])
+	g.get(g.n0inv)
+	g.op(opI64Mul)
+	g.i64(limbMask)
+	g.op(opI64And)
+	g.set(g.qk)
+	g.get(g.ap[0])
+	g.get(g.qk)
+	g.store64(8 * c)
+	for c2 := c; c2 < blockW; c2++ {
+		g.madd(g.c[c2], g.qk, func() { g.get(g.nl[c2-c]) })
+	}
+}
+
+// resultBase sets bp[0] to the address of z[k0-L] (which is at least z's first value limb
+// for the columns k >= L that use it).
+func (g *mont28) resultBase() {
+	g.get(g.z)
+	g.get(g.k0)
+	g.i32(Pad - Limbs)
+	g.op(opI32Add)
+	g.i32(3)
+	g.op(opI32Shl, opI32Add)
+	g.set(g.bp[0])
+}
+
+// result stores column c's result limb at bp[0] + 8c.
+func (g *mont28) result(c int) {
+	g.get(g.bp[0])
+	g.get(g.c[c])
+	g.i64(limbMask)
+	g.op(opI64And)
+	g.store64(8 * c)
+}
+
+// carryOut moves column c's carry to the next column (or the next block).
+func (g *mont28) carryOut(c int) {
+	g.get(g.c[c])
+	g.i64(LimbBits)
+	g.op(opI64ShrU)
+	g.set(g.carry)
+	if c+1 < blockW {
+		g.get(g.c[c+1])
+		g.get(g.carry)
+		g.op(opI64Add)
+		g.set(g.c[c+1])
 	}
 }
