@@ -24,10 +24,13 @@ import (
 	"time"
 
 	"github.com/gatewarden/gatewarden/host"
+	"github.com/gatewarden/gatewarden/internal/wasmbin"
+	"github.com/gatewarden/gatewarden/internal/wasmkern"
 	"github.com/gatewarden/gatewarden/jwt"
 )
 
-// wasmPath builds the filter once per test binary.
+// wasmPath builds the filter once per test binary, as `make wasm` does: with the wasm
+// kernels spliced in.
 var wasmPath = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "gatewarden-wasm")
 	if err != nil {
@@ -35,12 +38,20 @@ var wasmPath = sync.OnceValues(func() (string, error) {
 	}
 	out := filepath.Join(dir, "gatewarden.wasm")
 	// The same flags as `make wasm`, so the test shares compiled code with other tests.
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
+	cmd := exec.Command("go", "build", "-tags", "gatewarden_fast", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building the filter: %v\n%s", err, b)
 	}
-	return out, nil
+	built, err := os.ReadFile(out)
+	if err != nil {
+		return "", err
+	}
+	spliced, err := wasmbin.Splice(built, wasmkern.Module(), wasmkern.ImportModule, wasmkern.Names())
+	if err != nil {
+		return "", fmt.Errorf("splicing the kernels into the filter: %w", err)
+	}
+	return out, os.WriteFile(out, spliced, 0o644)
 })
 
 // echoBackend records what reached it.

@@ -13,6 +13,15 @@
 // 64x64->128 multiply), so under GOARCH=wasm RSA (fast_rsa.go) and P-256 (fast_p256.go)
 // signatures are checked by 32-bit-limb code with per-key precomputation, differentially
 // tested and fuzzed against crypto/rsa and crypto/ecdsa. Numbers: docs/BENCHMARKS.md.
+//
+// The filter goes one step further (fast_kern*.go): built with GOARCH=wasm and the tag
+// gatewarden_fast, the RSA-2048 Montgomery products and SHA-256's compression function call
+// hand-written wasm (internal/wasmkern) through //go:wasmimport stubs, and cmd/wasmsplice
+// replaces those imports with the kernels' bodies in the built module. Go's wasm backend
+// emits no SIMD and no wide multiply and keeps few values in registers; the kernels keep
+// everything in wasm locals and run the RSA operation in about 60% of the Go code's time.
+// An unspliced build does not instantiate (no host provides the imports), and every other
+// build runs the Go code, which the wasm tests also check.
 package jwt
 
 //go:generate go run ./testdata/gen.go

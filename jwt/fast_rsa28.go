@@ -25,6 +25,7 @@ var littleEndian = func() bool {
 type mont28 struct {
 	n, rr pad28  // modulus and R^2 mod n
 	n0inv uint64 // -n^-1 mod 2^28
+	k     kern28 // the same for the spliced wasm kernels (fast_rsa_kern.go), if built in
 }
 
 // newMont28 precomputes the 28-bit form of a modulus n below 2^2048 (odd; n32 is n
@@ -42,6 +43,7 @@ func newMont28(n *big.Int, n32 []uint32) *mont28 {
 		inv = (inv * (2 - uint64(n32[0])*inv)) & 0xffffffff
 	}
 	m.n0inv = -inv & (1<<28 - 1)
+	m.k.init(m)
 	return m
 }
 
@@ -79,6 +81,9 @@ func repackLimbs[Z, X uint32 | uint64](z []Z, zBits int, x []X, xBits int) {
 // result as fully reduced 32-bit limbs in out (len 64).
 func (m *montRSA) exp28(out, sv []uint32, sc *rsaScratch) {
 	k := m.m28
+	if k.k.exp(m, out, sv) {
+		return
+	}
 	s, x, acc := &sc.s28, &sc.x28, &sc.acc28
 	limbs32To28(s, sv)
 	mont28Mul2048(x, s, &k.rr, &k.n, k.n0inv, &sc.q28) // x = sig*R mod n (< 2n)

@@ -81,8 +81,9 @@ func sum256(data []byte) [32]byte {
 	return out
 }
 
-// sha256Blocks runs the compression function over len(p)/64 blocks.
-func sha256Blocks(st *[8]uint32, p []byte) {
+// sha256BlocksGo runs the compression function over len(p)/64 blocks (sha256Blocks, in
+// fast_kern_*.go, calls it or the spliced wasm kernel).
+func sha256BlocksGo(st *[8]uint32, p []byte) {
 	for ; len(p) >= 64; p = p[64:] {
 		w0 := uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3])
 		w1 := uint32(p[4])<<24 | uint32(p[5])<<16 | uint32(p[6])<<8 | uint32(p[7])

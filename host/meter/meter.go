@@ -33,6 +33,8 @@ package meter
 import (
 	"errors"
 	"fmt"
+
+	"github.com/gatewarden/gatewarden/internal/wasmbin"
 )
 
 const (
@@ -53,313 +55,140 @@ var ErrUnsupported = errors.New("meter: module not supported")
 // documentation. It does not validate the module: the runtime does that when it compiles the
 // result.
 func Instrument(wasm []byte) ([]byte, error) {
-	m, err := parseModule(wasm)
+	m, err := wasmbin.Parse(wasm)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	return m.instrument()
-}
-
-// section is one section of the module, as read.
-type section struct {
-	id   byte
-	name string // custom sections
-	body []byte
-}
-
-type module struct {
-	sections []section
-
-	funcImports, globalImports uint32
-	definedGlobals             uint32
-	types                      [][2]int // params, results per func type (only counts matter)
-	typeCount                  uint32
-	funcTypes                  []uint32 // type index of each defined function
-}
-
-// Section ids and their order in a module (the tag section, 13, goes between memory and global).
-const (
-	secCustom    = 0
-	secType      = 1
-	secImport    = 2
-	secFunction  = 3
-	secTable     = 4
-	secMemory    = 5
-	secGlobal    = 6
-	secExport    = 7
-	secStart     = 8
-	secElement   = 9
-	secCode      = 10
-	secData      = 11
-	secDataCount = 12
-	secTag       = 13
-)
-
-// rank orders known sections as the binary format requires.
-func rank(id byte) int {
-	switch id {
-	case secType:
-		return 1
-	case secImport:
-		return 2
-	case secFunction:
-		return 3
-	case secTable:
-		return 4
-	case secMemory:
-		return 5
-	case secTag:
-		return 6
-	case secGlobal:
-		return 7
-	case secExport:
-		return 8
-	case secStart:
-		return 9
-	case secElement:
-		return 10
-	case secDataCount:
-		return 11
-	case secCode:
-		return 12
-	case secData:
-		return 13
+	out, err := instrument(m)
+	if err != nil && !errors.Is(err, ErrUnsupported) {
+		err = fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	return 0
-}
-
-func parseModule(wasm []byte) (*module, error) {
-	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || string(wasm[4:8]) != "\x01\x00\x00\x00" {
-		return nil, fmt.Errorf("%w: not a version 1 binary module", ErrUnsupported)
-	}
-	m := &module{}
-	r := &reader{b: wasm[8:]}
-	for !r.done() {
-		id := r.byte()
-		size := r.u32()
-		body := r.bytes(int(size))
-		if r.err != nil {
-			return nil, r.err
-		}
-		s := section{id: id, body: body}
-		if id == secCustom {
-			nr := &reader{b: body}
-			s.name = nr.name()
-			if nr.err != nil {
-				return nil, nr.err
-			}
-		} else if rank(id) == 0 {
-			return nil, fmt.Errorf("%w: unknown section %d", ErrUnsupported, id)
-		}
-		m.sections = append(m.sections, s)
-	}
-	for _, s := range m.sections {
-		var err error
-		switch s.id {
-		case secType:
-			err = m.readTypes(s.body)
-		case secImport:
-			err = m.readImports(s.body)
-		case secGlobal:
-			r := &reader{b: s.body}
-			m.definedGlobals = r.u32()
-			err = r.err
-		case secFunction:
-			r := &reader{b: s.body}
-			n := r.u32()
-			if int(n) > len(s.body) {
-				return nil, fmt.Errorf("%w: function section counts %d functions in %d bytes", ErrUnsupported, n, len(s.body))
-			}
-			for i := uint32(0); i < n && r.err == nil; i++ {
-				m.funcTypes = append(m.funcTypes, r.u32())
-			}
-			err = r.err
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
-
-func (m *module) readTypes(b []byte) error {
-	r := &reader{b: b}
-	n := r.u32()
-	for i := uint32(0); i < n && r.err == nil; i++ {
-		if form := r.byte(); form != 0x60 {
-			return fmt.Errorf("%w: type form 0x%x (GC proposal)", ErrUnsupported, form)
-		}
-		params := r.u32()
-		for j := uint32(0); j < params && r.err == nil; j++ {
-			r.valType()
-		}
-		results := r.u32()
-		for j := uint32(0); j < results && r.err == nil; j++ {
-			r.valType()
-		}
-		m.types = append(m.types, [2]int{int(params), int(results)})
-	}
-	m.typeCount = n
-	if r.err == nil && !r.done() {
-		return fmt.Errorf("%w: bytes after the type section's entries", ErrUnsupported)
-	}
-	return r.err
-}
-
-func (m *module) readImports(b []byte) error {
-	r := &reader{b: b}
-	n := r.u32()
-	for i := uint32(0); i < n && r.err == nil; i++ {
-		r.name()
-		r.name()
-		switch kind := r.byte(); kind {
-		case 0x00: // func
-			r.u32()
-			m.funcImports++
-		case 0x01: // table
-			r.refType()
-			r.limits()
-		case 0x02: // memory
-			r.limits()
-		case 0x03: // global
-			r.valType()
-			r.byte()
-			m.globalImports++
-		case 0x04: // tag
-			r.byte()
-			r.u32()
-		default:
-			return fmt.Errorf("%w: import kind 0x%x", ErrUnsupported, kind)
-		}
-	}
-	if r.err == nil && !r.done() {
-		return fmt.Errorf("%w: bytes after the import section's entries", ErrUnsupported)
-	}
-	return r.err
+	return out, err
 }
 
 // instrument writes the new module.
-func (m *module) instrument() ([]byte, error) {
+func instrument(m *wasmbin.Module) ([]byte, error) {
 	// The tick function's type: () -> (), existing or appended.
 	tickType := -1
-	for i, t := range m.types {
-		if t == [2]int{0, 0} {
+	for i, t := range m.Types {
+		if len(t.Params) == 0 && len(t.Results) == 0 {
 			tickType = i
 			break
 		}
 	}
 	newType := tickType < 0
 	if newType {
-		tickType = int(m.typeCount)
+		tickType = len(m.Types)
 	}
+	first := m.FuncImports // the tick import goes after the other function imports
 	rw := &rewriter{
-		tickFunc:   m.funcImports, // appended after the other function imports
-		firstFunc:  m.funcImports,
-		budget:     m.globalImports + m.definedGlobals, // appended after the other globals
+		Renumber: wasmbin.Renumber{
+			NumFuncs: m.NumFuncs(),
+			Map: func(i uint32) uint32 {
+				if i >= first {
+					return i + 1
+				}
+				return i
+			},
+		},
+		tickFunc:   first,
+		budget:     m.GlobalImports + m.Globals, // appended after the other globals
 		tickTypeID: uint32(tickType),
-		types:      m.types,
-		funcTypes:  m.funcTypes,
-		numFuncs:   m.funcImports + uint32(len(m.funcTypes)),
+		types:      m.Types,
+		funcTypes:  m.FuncTypes,
+	}
+	rw.CheckConst = func(in wasmbin.Instr) error {
+		if in.IsGlobal() && in.Index >= rw.budget {
+			return fmt.Errorf("%w: global index %d, the module has %d", ErrUnsupported, in.Index, rw.budget)
+		}
+		return nil
 	}
 
 	out := append([]byte(nil), "\x00asm\x01\x00\x00\x00"...)
-	emit := func(id byte, body []byte) {
-		out = append(out, id)
-		out = appendU32(out, uint32(len(body)))
-		out = append(out, body...)
-	}
+	emit := func(id byte, body []byte) { out = wasmbin.AppendSection(out, id, body) }
 	wrote := map[byte]bool{}
 	// missing emits the sections this rewrite needs that the module lacks, in order, before a
 	// section of rank r.
 	missing := func(r int) {
-		if r > rank(secType) && !wrote[secType] && newType {
-			emit(secType, appendTickType(appendU32(nil, 1)))
-			wrote[secType] = true
+		if r > wasmbin.Rank(wasmbin.SecType) && !wrote[wasmbin.SecType] && newType {
+			emit(wasmbin.SecType, appendTickType(wasmbin.AppendU32(nil, 1)))
+			wrote[wasmbin.SecType] = true
 		}
-		if r > rank(secImport) && !wrote[secImport] {
-			emit(secImport, rw.appendTickImport(appendU32(nil, 1)))
-			wrote[secImport] = true
+		if r > wasmbin.Rank(wasmbin.SecImport) && !wrote[wasmbin.SecImport] {
+			emit(wasmbin.SecImport, rw.appendTickImport(wasmbin.AppendU32(nil, 1)))
+			wrote[wasmbin.SecImport] = true
 		}
-		if r > rank(secGlobal) && !wrote[secGlobal] {
-			emit(secGlobal, appendBudgetGlobal(appendU32(nil, 1)))
-			wrote[secGlobal] = true
+		if r > wasmbin.Rank(wasmbin.SecGlobal) && !wrote[wasmbin.SecGlobal] {
+			emit(wasmbin.SecGlobal, appendBudgetGlobal(wasmbin.AppendU32(nil, 1)))
+			wrote[wasmbin.SecGlobal] = true
 		}
 	}
-	for _, s := range m.sections {
-		if s.id == secCustom {
-			if s.name == "name" {
+	for _, s := range m.Sections {
+		if s.ID == wasmbin.SecCustom {
+			if s.Name == "name" {
 				// Function indices moved: renumber the names (wazero shows them in stack
 				// traces), or drop them if they cannot be read.
-				if body, err := rw.names(s.body); err == nil {
-					emit(s.id, body)
+				if body, err := rw.Names(s.Body, true); err == nil {
+					emit(s.ID, body)
 				}
 				continue
 			}
-			emit(s.id, s.body)
+			emit(s.ID, s.Body)
 			continue
 		}
-		missing(rank(s.id))
+		missing(wasmbin.Rank(s.ID))
 		var body []byte
 		var err error
-		switch s.id {
-		case secType:
-			body = s.body
+		switch s.ID {
+		case wasmbin.SecType:
+			body = s.Body
 			if newType {
-				body = appendTickType(extendVec(s.body, 1))
+				body = appendTickType(wasmbin.ExtendVec(s.Body, 1))
 			}
-		case secImport:
-			body = rw.appendTickImport(extendVec(s.body, 1))
-		case secGlobal:
-			body, err = rw.globals(s.body)
-		case secExport:
-			body, err = rw.exports(s.body)
-		case secStart:
-			r := &reader{b: s.body}
-			f := r.u32()
-			body, err = appendU32(nil, rw.fn(f)), r.err
-		case secElement:
-			body, err = rw.elements(s.body)
-		case secCode:
-			body, err = rw.code(s.body)
+		case wasmbin.SecImport:
+			body = rw.appendTickImport(wasmbin.ExtendVec(s.Body, 1))
+		case wasmbin.SecGlobal:
+			body, err = rw.globals(s.Body)
+		case wasmbin.SecExport:
+			body, err = rw.Exports(s.Body, func(kind byte, idx uint32) error {
+				if kind == wasmbin.KindGlobal && idx >= rw.budget {
+					return fmt.Errorf("%w: export of global %d, the module has %d", ErrUnsupported, idx, rw.budget)
+				}
+				return nil
+			})
+		case wasmbin.SecStart:
+			body, err = rw.Start(s.Body)
+		case wasmbin.SecElement:
+			body, err = rw.Elements(s.Body)
+		case wasmbin.SecCode:
+			body, err = rw.code(s.Body)
 		default:
-			body = s.body
+			body = s.Body
 		}
 		if err != nil {
 			return nil, err
 		}
-		emit(s.id, body)
-		wrote[s.id] = true
+		emit(s.ID, body)
+		wrote[s.ID] = true
 	}
-	missing(rank(secData) + 1)
-	if rw.badIndex != nil {
-		return nil, rw.badIndex
+	missing(wasmbin.Rank(wasmbin.SecData) + 1)
+	if rw.Err != nil {
+		return nil, rw.Err
 	}
 	return out, nil
-}
-
-// extendVec returns a vector's bytes with its count raised by n (the entries follow unchanged).
-func extendVec(b []byte, n uint32) []byte {
-	r := &reader{b: b}
-	count := r.u32()
-	return append(appendU32(nil, count+n), r.b[r.off:]...)
 }
 
 func appendTickType(b []byte) []byte { return append(b, 0x60, 0x00, 0x00) }
 
 func (rw *rewriter) appendTickImport(b []byte) []byte {
-	b = appendName(b, Module)
-	b = appendName(b, Tick)
-	b = append(b, 0x00)
-	return appendU32(b, rw.tickTypeID)
+	b = wasmbin.AppendName(b, Module)
+	b = wasmbin.AppendName(b, Tick)
+	b = append(b, wasmbin.KindFunc)
+	return wasmbin.AppendU32(b, rw.tickTypeID)
 }
 
 func appendBudgetGlobal(b []byte) []byte {
 	b = append(b, 0x7F, 0x01, 0x41) // i32, mutable, i32.const
-	b = appendS64(b, Interval)
+	b = wasmbin.AppendS64(b, Interval)
 	return append(b, 0x0B)
-}
-
-func appendName(b []byte, s string) []byte {
-	b = appendU32(b, uint32(len(s)))
-	return append(b, s...)
 }

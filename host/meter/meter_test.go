@@ -5,25 +5,26 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/gatewarden/gatewarden/internal/wasmbin"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
 
 // sec encodes a section.
 func sec(id byte, body ...byte) []byte {
-	return append(append([]byte{id}, appendU32(nil, uint32(len(body)))...), body...)
+	return append(append([]byte{id}, wasmbin.AppendU32(nil, uint32(len(body)))...), body...)
 }
 
 // fnBody encodes a function body without locals.
 func fnBody(code ...byte) []byte {
 	b := append([]byte{0x00}, code...) // no local groups
-	return append(appendU32(nil, uint32(len(b))), b...)
+	return append(wasmbin.AppendU32(nil, uint32(len(b))), b...)
 }
 
 // withLocals encodes a function body with the given local declarations.
 func withLocals(locals []byte, code ...byte) []byte {
 	b := append(append([]byte(nil), locals...), code...)
-	return append(appendU32(nil, uint32(len(b))), b...)
+	return append(wasmbin.AppendU32(nil, uint32(len(b))), b...)
 }
 
 func cat(parts ...[]byte) []byte {
@@ -45,19 +46,19 @@ func cat(parts ...[]byte) []byte {
 //	fib(n): n < 2 ? n : fib(n-1) + fib(n-2)          func 4
 func testModule() []byte {
 	return cat([]byte("\x00asm\x01\x00\x00\x00"),
-		sec(secType, 2, 0x60, 1, 0x7F, 1, 0x7F, 0x60, 0, 0),
-		sec(secImport, 1, 3, 'e', 'n', 'v', 3, 'i', 'n', 'c', 0x00, 1),
-		sec(secFunction, 4, 0, 0, 1, 0),
-		sec(secTable, 1, 0x70, 0x00, 1),
-		sec(secGlobal, 1, 0x7F, 0x01, 0x41, 0, 0x0B),
-		sec(secExport, 4,
+		sec(wasmbin.SecType, 2, 0x60, 1, 0x7F, 1, 0x7F, 0x60, 0, 0),
+		sec(wasmbin.SecImport, 1, 3, 'e', 'n', 'v', 3, 'i', 'n', 'c', 0x00, 1),
+		sec(wasmbin.SecFunction, 4, 0, 0, 1, 0),
+		sec(wasmbin.SecTable, 1, 0x70, 0x00, 1),
+		sec(wasmbin.SecGlobal, 1, 0x7F, 0x01, 0x41, 0, 0x0B),
+		sec(wasmbin.SecExport, 4,
 			3, 'r', 'u', 'n', 0x00, 1,
 			8, 'i', 'n', 'd', 'i', 'r', 'e', 'c', 't', 0x00, 2,
 			3, 'f', 'i', 'b', 0x00, 4,
 			1, 'g', 0x03, 0),
-		sec(secStart, 3),
-		sec(secElement, 1, 0x00, 0x41, 0, 0x0B, 1, 1),
-		sec(secCode, cat([]byte{4},
+		sec(wasmbin.SecStart, 3),
+		sec(wasmbin.SecElement, 1, 0x00, 0x41, 0, 0x0B, 1, 1),
+		sec(wasmbin.SecCode, cat([]byte{4},
 			fnBody(
 				0x02, 0x40, // block
 				0x03, 0x40, // loop
@@ -80,10 +81,10 @@ func testModule() []byte {
 				0x0B, 0x0B),
 		)...),
 		// name section, function names: 1 "run_impl", 4 "fib_impl" (renumbered by the rewrite)
-		sec(secCustom, cat([]byte{4, 'n', 'a', 'm', 'e', 1, 21, 2},
+		sec(wasmbin.SecCustom, cat([]byte{4, 'n', 'a', 'm', 'e', 1, 21, 2},
 			[]byte{1, 8, 'r', 'u', 'n', '_', 'i', 'm', 'p', 'l'},
 			[]byte{4, 8, 'f', 'i', 'b', '_', 'i', 'm', 'p', 'l'})...),
-		sec(secCustom, 3, 'x', 'y', 'z', 1, 2, 3), // kept
+		sec(wasmbin.SecCustom, 3, 'x', 'y', 'z', 1, 2, 3), // kept
 	)
 }
 
@@ -199,11 +200,11 @@ func TestInstrumentedLoopStopsAtTick(t *testing.T) {
 func TestInstrumentAddsSectionsWhenMissing(t *testing.T) {
 	// No type, import or global section: a function that loops forever is all there is.
 	mod := cat([]byte("\x00asm\x01\x00\x00\x00"),
-		sec(secType, 1, 0x60, 0, 0),
-		sec(secFunction, 1, 0),
-		sec(secExport, 1, 4, 's', 'p', 'i', 'n', 0x00, 0),
+		sec(wasmbin.SecType, 1, 0x60, 0, 0),
+		sec(wasmbin.SecFunction, 1, 0),
+		sec(wasmbin.SecExport, 1, 4, 's', 'p', 'i', 'n', 0x00, 0),
 		// spin has locals (2 x i64, 1 x i32) that the counter local must come after
-		sec(secCode, cat([]byte{1}, withLocals([]byte{2, 2, 0x7E, 1, 0x7F},
+		sec(wasmbin.SecCode, cat([]byte{1}, withLocals([]byte{2, 2, 0x7E, 1, 0x7F},
 			0x03, 0x40, 0x20, 2, 0x41, 1, 0x6A, 0x21, 2, 0x0C, 0, 0x0B, 0x0B))...),
 	)
 	inst, err := Instrument(mod)
@@ -227,22 +228,22 @@ func TestInstrumentRejects(t *testing.T) {
 		"unknown section": cat([]byte("\x00asm\x01\x00\x00\x00"), sec(42, 0)),
 		"truncated":       testModule()[:40],
 		"unknown opcode": cat([]byte("\x00asm\x01\x00\x00\x00"),
-			sec(secType, 1, 0x60, 0, 0), sec(secFunction, 1, 0),
-			sec(secCode, cat([]byte{1}, fnBody(0xFB, 0x0B))...)),
-		"GC type": cat([]byte("\x00asm\x01\x00\x00\x00"), sec(secType, 1, 0x5F, 0)),
+			sec(wasmbin.SecType, 1, 0x60, 0, 0), sec(wasmbin.SecFunction, 1, 0),
+			sec(wasmbin.SecCode, cat([]byte{1}, fnBody(0xFB, 0x0B))...)),
+		"GC type": cat([]byte("\x00asm\x01\x00\x00\x00"), sec(wasmbin.SecType, 1, 0x5F, 0)),
 		// Invalid modules whose indices would reach the meter's own local, global or tick
 		// import after the rewrite (turning them valid, with the checks switched off).
 		"local past the function's": cat([]byte("\x00asm\x01\x00\x00\x00"),
-			sec(secType, 1, 0x60, 0, 0), sec(secFunction, 1, 0),
-			sec(secCode, cat([]byte{1}, fnBody(0x41, 1, 0x21, 0, 0x0B))...)), // local.set 0, no locals
+			sec(wasmbin.SecType, 1, 0x60, 0, 0), sec(wasmbin.SecFunction, 1, 0),
+			sec(wasmbin.SecCode, cat([]byte{1}, fnBody(0x41, 1, 0x21, 0, 0x0B))...)), // local.set 0, no locals
 		"global past the module's": cat([]byte("\x00asm\x01\x00\x00\x00"),
-			sec(secType, 1, 0x60, 0, 0), sec(secFunction, 1, 0),
-			sec(secCode, cat([]byte{1}, fnBody(0x41, 1, 0x24, 0, 0x0B))...)), // global.set 0, no globals
+			sec(wasmbin.SecType, 1, 0x60, 0, 0), sec(wasmbin.SecFunction, 1, 0),
+			sec(wasmbin.SecCode, cat([]byte{1}, fnBody(0x41, 1, 0x24, 0, 0x0B))...)), // global.set 0, no globals
 		"call past the module's functions": cat([]byte("\x00asm\x01\x00\x00\x00"),
-			sec(secType, 1, 0x60, 0, 0), sec(secFunction, 1, 0),
-			sec(secCode, cat([]byte{1}, fnBody(0x10, 1, 0x0B))...)), // call 1, one function
+			sec(wasmbin.SecType, 1, 0x60, 0, 0), sec(wasmbin.SecFunction, 1, 0),
+			sec(wasmbin.SecCode, cat([]byte{1}, fnBody(0x10, 1, 0x0B))...)), // call 1, one function
 		"exported global past the module's": cat([]byte("\x00asm\x01\x00\x00\x00"),
-			sec(secExport, 1, 1, 'g', 0x03, 0)),
+			sec(wasmbin.SecExport, 1, 1, 'g', 0x03, 0)),
 	} {
 		if _, err := Instrument(mod); !errors.Is(err, ErrUnsupported) {
 			t.Errorf("%s: %v, want ErrUnsupported", name, err)
@@ -255,12 +256,12 @@ func TestInstrumentRejects(t *testing.T) {
 func TestBulkOperationsAreCharged(t *testing.T) {
 	// fill(): loop forever { n++; memory.fill(0, 0, 4 MiB) }, n an exported global
 	mod := cat([]byte("\x00asm\x01\x00\x00\x00"),
-		sec(secType, 1, 0x60, 0, 0),
-		sec(secFunction, 1, 0),
-		sec(secMemory, 1, 0x00, 64),
-		sec(secGlobal, 1, 0x7F, 0x01, 0x41, 0, 0x0B),
-		sec(secExport, 2, 4, 'f', 'i', 'l', 'l', 0x00, 0, 1, 'n', 0x03, 0),
-		sec(secCode, cat([]byte{1}, fnBody(0x03, 0x40,
+		sec(wasmbin.SecType, 1, 0x60, 0, 0),
+		sec(wasmbin.SecFunction, 1, 0),
+		sec(wasmbin.SecMemory, 1, 0x00, 64),
+		sec(wasmbin.SecGlobal, 1, 0x7F, 0x01, 0x41, 0, 0x0B),
+		sec(wasmbin.SecExport, 2, 4, 'f', 'i', 'l', 'l', 0x00, 0, 1, 'n', 0x03, 0),
+		sec(wasmbin.SecCode, cat([]byte{1}, fnBody(0x03, 0x40,
 			0x23, 0, 0x41, 1, 0x6A, 0x24, 0, // n++
 			0x41, 0, 0x41, 0, 0x41, 0x80, 0x80, 0x80, 0x02, // i32.const 0; i32.const 0; i32.const 4 MiB
 			0xFC, 11, 0, // memory.fill
@@ -285,39 +286,6 @@ func TestBulkOperationsAreCharged(t *testing.T) {
 	// take 3*4096.
 	if n := m.ExportedGlobal("n").Get(); n > 10 {
 		t.Fatalf("%d fills of 4 MiB before the third tick: bulk operations are not charged by size", n)
-	}
-}
-
-func TestLEB(t *testing.T) {
-	for _, v := range []uint32{0, 1, 127, 128, 300, 1 << 21, 0xFFFFFFFF} {
-		r := &reader{b: appendU32(nil, v)}
-		if got := r.u32(); got != v || r.err != nil || !r.done() {
-			t.Errorf("u32 %d: %d %v", v, got, r.err)
-		}
-	}
-	for _, v := range []int64{0, 1, 63, 64, -1, -64, -65, Interval, 1 << 40, -1 << 40} {
-		b := appendS64(nil, v)
-		// decode signed
-		var x int64
-		var shift uint
-		var c byte
-		for i := 0; ; i++ {
-			c = b[i]
-			x |= int64(c&0x7F) << shift
-			shift += 7
-			if c&0x80 == 0 {
-				if i != len(b)-1 {
-					t.Fatalf("s64 %d: trailing bytes", v)
-				}
-				break
-			}
-		}
-		if shift < 64 && c&0x40 != 0 {
-			x |= -1 << shift
-		}
-		if x != v {
-			t.Errorf("s64 %d decoded as %d", v, x)
-		}
 	}
 }
 
@@ -349,17 +317,17 @@ func FuzzInstrument(f *testing.F) {
 // allocates vectors by their declared count before reading them, so a fuzzed count of billions
 // exhausts memory inside wazero (not in Instrument).
 func plausible(wasm []byte) bool {
-	r := &reader{b: wasm[8:]}
-	for !r.done() && r.err == nil {
-		id := r.byte()
-		body := r.bytes(int(r.u32()))
-		if id == secCustom || id == secStart || id == secDataCount {
+	r := &wasmbin.Reader{B: wasm[8:]}
+	for !r.Done() && r.Err == nil {
+		id := r.Byte()
+		body := r.Bytes(int(r.U32()))
+		if id == wasmbin.SecCustom || id == wasmbin.SecStart || id == wasmbin.SecDataCount {
 			continue
 		}
-		br := &reader{b: body}
-		if n := br.u32(); br.err != nil || int(n) > len(body) {
+		br := &wasmbin.Reader{B: body}
+		if n := br.U32(); br.Err != nil || int(n) > len(body) {
 			return false
 		}
 	}
-	return r.err == nil
+	return r.Err == nil
 }
