@@ -54,7 +54,11 @@ func decodeB64Into(out []byte, s string) ([]byte, bool) {
 		return nil, false
 	}
 	out = out[:n*3/4]
-	si, di := 0, 0
+	// Whole groups of 16 by the SIMD kernel where it is spliced in (fast_kern_spliced.go).
+	si, di, ok := b64Kernel(out, s)
+	if !ok {
+		return nil, false
+	}
 	if unalignedLE {
 		// Eight characters per iteration in one 64-bit word: no table lookups, one
 		// load and two stores (each memory access is bounds-checked in wasm).

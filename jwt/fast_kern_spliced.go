@@ -2,7 +2,10 @@
 
 package jwt
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
 // kernelsBuiltIn reports whether this build calls the spliced wasm kernels.
 const kernelsBuiltIn = true
@@ -23,6 +26,25 @@ func kernMont28Sqr(z, x, n, q *kernBuf, n0inv uint64)
 //go:wasmimport gatewarden_fast sha256_blocks
 //go:noescape
 func kernSha256Blocks(st *[8]uint32, p *byte, blocks uint32)
+
+//go:wasmimport gatewarden_fast b64url_decode
+//go:noescape
+func kernB64URLDecode(dst, src *byte, n uint32) uint32
+
+// b64Kernel decodes the whole 16-character groups of s into out (which holds at least
+// b64DecodedLen(len(s)) bytes) with the SIMD kernel. It returns how many characters and bytes
+// it did (0, 0 when the kernels are switched off) and false if a group was not base64url.
+func b64Kernel(out []byte, s string) (si, di int, ok bool) {
+	n := len(s) &^ 15
+	if !useKernels || n == 0 {
+		return 0, 0, true
+	}
+	_ = out[n/4*3-1] // the kernel writes exactly n/4*3 bytes
+	if kernB64URLDecode(&out[0], unsafe.StringData(s), uint32(n)) != 1 {
+		return 0, 0, false
+	}
+	return n, n / 4 * 3, true
+}
 
 // sha256Blocks runs the compression function over len(p)/64 blocks.
 func sha256Blocks(st *[8]uint32, p []byte) {

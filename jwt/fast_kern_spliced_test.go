@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/base64"
 	"math/big"
 	mrand "math/rand/v2"
 	"testing"
@@ -87,6 +88,36 @@ func TestKernelSha256(t *testing.T) {
 			useKernels = on
 			if got := sum256(msg[:n]); got != want {
 				t.Fatalf("kernels=%v length %d: %x, want %x", on, n, got, want)
+			}
+		}
+	}
+}
+
+// TestB64KernelPaths: decodeB64 with and without the SIMD kernel agrees with the standard
+// library (strict, no CR/LF) on valid input of every length up to several groups and on a
+// bad byte at every position.
+func TestB64KernelPaths(t *testing.T) {
+	defer func(v bool) { useKernels = v }(useKernels)
+	rng := mrand.New(mrand.NewPCG(5, 6))
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for n := 0; n < 150; n++ {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = alphabet[rng.IntN(64)]
+		}
+		for pos := -1; pos < n; pos++ {
+			in := bytes.Clone(src)
+			if pos >= 0 {
+				in[pos] = "=+/\n\x00\x80."[rng.IntN(7)]
+			}
+			want, err := base64.RawURLEncoding.Strict().DecodeString(string(in))
+			valid := err == nil && !bytes.ContainsAny(in, "\r\n")
+			for _, on := range []bool{true, false} {
+				useKernels = on
+				got, ok := decodeB64(string(in))
+				if ok != valid || ok && !bytes.Equal(got, want) {
+					t.Fatalf("kernels=%v %q: ok=%v %x, want ok=%v %x", on, in, ok, got, valid, want)
+				}
 			}
 		}
 	}
