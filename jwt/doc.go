@@ -15,8 +15,8 @@
 // tested and fuzzed against crypto/rsa and crypto/ecdsa. Numbers: docs/BENCHMARKS.md.
 //
 // The filter goes one step further (fast_kern*.go): built with GOARCH=wasm and the tag
-// gatewarden_fast, the RSA-2048 Montgomery products and SHA-256's compression function call
-// hand-written wasm (internal/wasmkern) through //go:wasmimport stubs, and cmd/wasmsplice
+// gatewarden_fast, the RSA-2048 Montgomery products, SHA-256's compression function and
+// base64url decoding (SIMD) call hand-written wasm (internal/wasmkern) through //go:wasmimport stubs, and cmd/wasmsplice
 // replaces those imports with the kernels' bodies in the built module. Go's wasm backend
 // emits no SIMD and no wide multiply and keeps few values in registers; the kernels keep
 // everything in wasm locals and run the RSA operation in about 60% of the Go code's time.
