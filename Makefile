@@ -60,8 +60,8 @@ test: wasm $(BUILD)/tools/wazero
 	# once as plain Go, once with the wasm kernels spliced in (as the filter ships)
 	PATH="$(CURDIR)/$(BUILD)/tools:$$($(GO) env GOROOT)/lib/wasm:$$PATH" GOWASIRUNTIME=wazero \
 		GOOS=wasip1 GOARCH=wasm $(GO) test -count=1 ./jwt/
-	GOOS=wasip1 GOARCH=wasm $(GO) test -c -tags gatewarden_fast -o $(BUILD)/jwt-kernels.test ./jwt/
-	$(GO) run ./cmd/wasmsplice $(BUILD)/jwt-kernels.test
+	GOOS=wasip1 GOARCH=wasm $(GO) test -c -tags gatewarden_fast -o $(BUILD)/jwt-kernels.unspliced.test ./jwt/
+	$(GO) run ./cmd/wasmsplice -o $(BUILD)/jwt-kernels.test $(BUILD)/jwt-kernels.unspliced.test
 	cd jwt && $(WAZERO_RUN) -env PWD=$(CURDIR)/jwt $(CURDIR)/$(BUILD)/jwt-kernels.test -test.count=1
 
 ## the wazero CLI at the version go.mod pins (runs wasip1 test binaries)

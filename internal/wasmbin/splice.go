@@ -19,7 +19,8 @@ import (
 // body uses anything but locals, memory 0, numeric and control instructions (no calls,
 // globals or tables: it must not be able to reach anything of the target but its memory);
 // or a section is not understood. Custom sections other than "name", "producers",
-// "target_features" and Go's "go:buildid" are refused too, as they may hold function indices.
+// "target_features" and Go's "go:buildid" (dropped) are refused too, as they may hold function
+// indices.
 func Splice(target, kernels []byte, importModule string, required []string) ([]byte, error) {
 	ks, err := kernelBodies(kernels)
 	if err != nil {
@@ -103,8 +104,13 @@ func Splice(target, kernels []byte, importModule string, required []string) ([]b
 			switch s.Name {
 			case "name":
 				body, err = rn.Names(s.Body, false)
-			case "producers", "target_features", "go:buildid":
+			case "producers", "target_features":
 				body = s.Body
+			case "go:buildid":
+				// Dropped: the result is not what Go's linker wrote, and with the old build
+				// ID in place `go build -o` / `go test -c -o` would take a module spliced in
+				// place for its own up-to-date output and not link it again.
+				continue
 			default:
 				err = fmt.Errorf("%w: custom section %q", ErrUnsupported, s.Name)
 			}

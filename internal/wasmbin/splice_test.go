@@ -122,7 +122,7 @@ func instantiate(t *testing.T, wasm []byte) api.Module {
 }
 
 func TestSpliceRenumbers(t *testing.T) {
-	out, err := Splice(target(), kernels(), fast, []string{"double", "square"})
+	out, err := Splice(target(sec(SecCustom, AppendName(nil, "go:buildid")...)), kernels(), fast, []string{"double", "square"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,9 +149,12 @@ func TestSpliceRenumbers(t *testing.T) {
 	if m.FuncImports != 2 || len(m.FuncTypes) != 5 {
 		t.Errorf("%d imports and %d functions, want 2 and 5", m.FuncImports, len(m.FuncTypes))
 	}
-	// Names follow their functions, in index order.
+	// Names follow their functions, in index order; Go's build ID is gone.
 	var names []string
 	for _, s := range m.Sections {
+		if s.Name == "go:buildid" {
+			t.Error("the go:buildid section was kept")
+		}
 		if s.Name != "name" {
 			continue
 		}
