@@ -93,42 +93,12 @@ func (k *kern28) exp(m *montRSA, out, sv []uint32) bool {
 	const P = kernPad
 	repackLimbs(s[P:P+rsa28Limbs], 28, sv[:rsa2048Limbs], 32)
 	kernMont28Mul(x, s, &k.rr, &k.n, q, k.n0inv) // x = sig*R mod n (< 2n)
-	e := m.e
-	top := 31
-	for e>>uint(top)&1 == 0 {
-		top--
-	}
-	// As in exp28: square-and-multiply in Montgomery form, leaving it through the last
-	// product with the plain sig (or 1). Every operand stays below 2n.
-	if top == 0 {
-		*acc = *s
-	} else {
-		*acc = *x
-		for i := top - 1; i >= 1; i-- {
-			kernMont28Sqr(acc, acc, &k.n, q, k.n0inv)
-			if e>>uint(i)&1 == 1 {
-				kernMont28Mul(acc, acc, x, &k.n, q, k.n0inv)
-			}
-		}
-		kernMont28Sqr(acc, acc, &k.n, q, k.n0inv)
-		if e&1 == 0 {
-			clear(s[P : P+rsa28Limbs])
-			s[P] = 1
-		}
-		kernMont28Mul(acc, acc, s, &k.n, q, k.n0inv)
-	}
+	montPow28(m.e, acc, x, s, func(b *kernBuf) { clear(b[P : P+rsa28Limbs]); b[P] = 1 },
+		func(z *kernBuf) { kernMont28Sqr(z, z, &k.n, q, k.n0inv) },
+		func(z, y *kernBuf) { kernMont28Mul(z, z, y, &k.n, q, k.n0inv) })
 	t := b.t[:]
 	repackLimbs(t, 32, acc[P:P+rsa28Limbs], 28)
-	// acc < 2n: subtract n once if acc >= n.
-	n := m.n
-	if t[rsa2048Limbs] != 0 || !lessThan(t[:rsa2048Limbs], n) {
-		var borrow uint64
-		for j := 0; j < rsa2048Limbs; j++ {
-			d := uint64(t[j]) - uint64(n[j]) - borrow
-			t[j] = uint32(d)
-			borrow = (d >> 32) & 1
-		}
-	}
+	reduceOnce(t, m.n) // acc < 2n
 	copy(out, t[:rsa2048Limbs])
 	return true
 }

@@ -83,6 +83,20 @@ func lessThan(x, y []uint32) bool {
 	return false
 }
 
+// reduceOnce takes t (len(n)+1 limbs, t < 2n) below n: it subtracts n once if t >= n.
+func reduceOnce(t, n []uint32) {
+	s := len(n)
+	if t[s] == 0 && lessThan(t[:s], n) {
+		return
+	}
+	var borrow uint64
+	for j := 0; j < s; j++ {
+		d := uint64(t[j]) - uint64(n[j]) - borrow
+		t[j] = uint32(d)
+		borrow = (d >> 32) & 1
+	}
+}
+
 // montMul sets z = x*y/R mod n (fully reduced) for x, y < n. z may alias x or y.
 // It interleaves multiplication and reduction (FIOS) with 64-bit accumulators.
 func (m *montRSA) montMul(z, x, y []uint32, sc *rsaScratch) {
@@ -117,15 +131,7 @@ func (m *montRSA) montMul(z, x, y []uint32, sc *rsaScratch) {
 		t[s-1] = uint32(uv)
 		t[s] = uint32(uv >> 32)
 	}
-	// t < 2n: subtract n once if t >= n.
-	if t[s] != 0 || !lessThan(t[:s], n) {
-		var borrow uint64
-		for j := 0; j < s; j++ {
-			d := uint64(t[j]) - uint64(n[j]) - borrow
-			t[j] = uint32(d)
-			borrow = (d >> 32) & 1
-		}
-	}
+	reduceOnce(t[:s+1], n) // t < 2n
 	copy(z[:s], t[:s])
 }
 

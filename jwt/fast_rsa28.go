@@ -87,41 +87,40 @@ func (m *montRSA) exp28(out, sv []uint32, sc *rsaScratch) {
 	s, x, acc := &sc.s28, &sc.x28, &sc.acc28
 	limbs32To28(s, sv)
 	mont28Mul2048(x, s, &k.rr, &k.n, k.n0inv, &sc.q28) // x = sig*R mod n (< 2n)
-	e := m.e
+	montPow28(m.e, acc, x, s, func(b *pad28) { clear(b[:]); b[rsa28Pad] = 1 },
+		func(z *pad28) { mont28Sqr2048(z, z, &k.n, k.n0inv, &sc.q28) },
+		func(z, y *pad28) { mont28Mul2048(z, z, y, &k.n, k.n0inv, &sc.q28) })
+	t := sc.t[:rsa2048Limbs+1]
+	limbs28To32(t, acc)
+	reduceOnce(t, m.n) // acc < 2n
+	copy(out, t[:rsa2048Limbs])
+}
+
+// montPow28 is the square-and-multiply chain of exp28, shared with the spliced wasm kernels
+// (fast_kern_spliced.go), whose operands have another limb layout B. From x = sig*R mod n
+// (Montgomery form) and s = sig it sets acc = sig^e mod n, leaving Montgomery form through the
+// last product with the plain sig (or with 1, which one writes into s, when e is even), so no
+// conversion back is needed. sqr(z) sets z = z*z/R and mul(z, y) sets z = z*y/R; with every
+// operand below 2n each product is below 2n too, and so is acc.
+func montPow28[B any](e uint32, acc, x, s *B, one func(*B), sqr func(z *B), mul func(z, y *B)) {
 	top := 31
 	for e>>uint(top)&1 == 0 {
 		top--
 	}
-	// As in exp: leave Montgomery form through the last product with the plain sig
-	// (or 1). Every operand stays below 2n; the last product is < 2n as well.
 	if top == 0 {
 		*acc = *s
-	} else {
-		*acc = *x
-		for i := top - 1; i >= 1; i-- {
-			mont28Sqr2048(acc, acc, &k.n, k.n0inv, &sc.q28)
-			if e>>uint(i)&1 == 1 {
-				mont28Mul2048(acc, acc, x, &k.n, k.n0inv, &sc.q28)
-			}
-		}
-		mont28Sqr2048(acc, acc, &k.n, k.n0inv, &sc.q28)
-		if e&1 == 0 {
-			clear(s[:])
-			s[rsa28Pad] = 1
-		}
-		mont28Mul2048(acc, acc, s, &k.n, k.n0inv, &sc.q28)
+		return
 	}
-	t := sc.t[:rsa2048Limbs+1]
-	limbs28To32(t, acc)
-	// acc < 2n: subtract n once if acc >= n.
-	n := m.n
-	if t[rsa2048Limbs] != 0 || !lessThan(t[:rsa2048Limbs], n) {
-		var borrow uint64
-		for j := 0; j < rsa2048Limbs; j++ {
-			d := uint64(t[j]) - uint64(n[j]) - borrow
-			t[j] = uint32(d)
-			borrow = (d >> 32) & 1
+	*acc = *x
+	for i := top - 1; i >= 1; i-- {
+		sqr(acc)
+		if e>>uint(i)&1 == 1 {
+			mul(acc, x)
 		}
 	}
-	copy(out, t[:rsa2048Limbs])
+	sqr(acc)
+	if e&1 == 0 {
+		one(s)
+	}
+	mul(acc, s)
 }

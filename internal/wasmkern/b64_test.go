@@ -6,33 +6,11 @@ import (
 	"encoding/base64"
 	mrand "math/rand/v2"
 	"testing"
-
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
 )
 
-// b64Harness runs b64url_decode in the kernel module.
-type b64Harness struct {
-	t   testing.TB
-	mem api.Memory
-	fn  api.Function
-}
-
-func newB64Harness(t testing.TB) *b64Harness {
-	t.Helper()
-	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx)
-	t.Cleanup(func() { rt.Close(ctx) })
-	mod, err := rt.Instantiate(ctx, Module())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &b64Harness{t: t, mem: mod.Memory(), fn: mod.ExportedFunction(B64URLDecode)}
-}
-
-// decode runs the kernel on src placed at srcAddr, output at dstAddr, and returns its result
+// b64Decode runs b64url_decode on src placed at srcAddr, output at dstAddr, and returns its result
 // and the bytes of the whole groups; it fails the test if a byte past them was written.
-func (h *b64Harness) decode(src []byte, srcAddr, dstAddr uint32) (bool, []byte) {
+func (h *harness) b64Decode(src []byte, srcAddr, dstAddr uint32) (bool, []byte) {
 	h.t.Helper()
 	outLen := uint32(len(src) / 16 * 12)
 	guardLen := min(uint32(64), memBytes-dstAddr-outLen)
@@ -40,7 +18,7 @@ func (h *b64Harness) decode(src []byte, srcAddr, dstAddr uint32) (bool, []byte) 
 	if !h.mem.Write(dstAddr, guard) || !h.mem.Write(srcAddr, src) {
 		h.t.Fatal("buffers do not fit the kernel module's memory")
 	}
-	res, err := h.fn.Call(context.Background(), uint64(dstAddr), uint64(srcAddr), uint64(len(src)))
+	res, err := h.b64.Call(context.Background(), uint64(dstAddr), uint64(srcAddr), uint64(len(src)))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -54,14 +32,14 @@ func (h *b64Harness) decode(src []byte, srcAddr, dstAddr uint32) (bool, []byte) 
 const b64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 func TestB64URLDecode(t *testing.T) {
-	h := newB64Harness(t)
+	h := newHarness(t)
 	rng := mrand.New(mrand.NewPCG(3, 4))
 	for n := 0; n <= 200; n++ {
 		src := make([]byte, n)
 		for i := range src {
 			src[i] = b64Alphabet[rng.IntN(64)]
 		}
-		ok, got := h.decode(src, 0x1000, 0x8000)
+		ok, got := h.b64Decode(src, 0x1000, 0x8000)
 		want, err := base64.RawURLEncoding.DecodeString(string(src[:n/16*16]))
 		if !ok || err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("len %d: ok=%v %x, want %x (%v)", n, ok, got, want, err)
@@ -75,7 +53,7 @@ func TestB64URLDecode(t *testing.T) {
 		for pos := 0; pos < 32; pos++ {
 			src := []byte(b64Alphabet[pos : pos+32])
 			src[pos] = byte(c)
-			if ok, _ := h.decode(src, 0x1000, 0x8000); ok {
+			if ok, _ := h.b64Decode(src, 0x1000, 0x8000); ok {
 				t.Fatalf("byte %#x at %d accepted", c, pos)
 			}
 		}
@@ -83,7 +61,7 @@ func TestB64URLDecode(t *testing.T) {
 	// Every character of the alphabet in every lane.
 	for i := 0; i < 64; i++ {
 		src := bytes.Repeat([]byte{b64Alphabet[i]}, 16)
-		_, got := h.decode(src, 0x1000, 0x8000)
+		_, got := h.b64Decode(src, 0x1000, 0x8000)
 		if want, _ := base64.RawURLEncoding.DecodeString(string(src)); !bytes.Equal(got, want) {
 			t.Fatalf("%q: %x, want %x", src, got, want)
 		}
@@ -94,11 +72,11 @@ func TestB64URLDecode(t *testing.T) {
 // kernel reads exactly the whole groups and writes exactly 12 bytes per group (a byte more
 // would trap), and one group more than memory holds traps instead of reading past it.
 func TestB64URLDecodeBounds(t *testing.T) {
-	h := newB64Harness(t)
+	h := newHarness(t)
 	src := []byte(b64Alphabet + b64Alphabet[:20]) // 84 characters: 5 groups and 4 left over
 	want, _ := base64.RawURLEncoding.DecodeString(string(src[:80]))
 	for _, at := range []struct{ src, dst uint32 }{{memBytes - uint32(len(src)), 0x1000}, {0x1000, memBytes - 60}} {
-		ok, got := h.decode(src, at.src, at.dst)
+		ok, got := h.b64Decode(src, at.src, at.dst)
 		if !ok || !bytes.Equal(got, want) {
 			t.Fatalf("src at %#x, dst at %#x: ok=%v %x, want %x", at.src, at.dst, ok, got, want)
 		}
@@ -106,10 +84,10 @@ func TestB64URLDecodeBounds(t *testing.T) {
 	// Valid characters up to the end, so the kernel gets as far as the fifth group.
 	h.mem.Write(memBytes-64, src[:64])
 	h.mem.Write(0x1000, src[:80])
-	if _, err := h.fn.Call(context.Background(), 0x8000, memBytes-64, 80); err == nil {
+	if _, err := h.b64.Call(context.Background(), 0x8000, memBytes-64, 80); err == nil {
 		t.Fatal("reading a group past the end of memory did not trap")
 	}
-	if _, err := h.fn.Call(context.Background(), memBytes-56, 0x1000, 80); err == nil {
+	if _, err := h.b64.Call(context.Background(), memBytes-56, 0x1000, 80); err == nil {
 		t.Fatal("writing a group past the end of memory did not trap")
 	}
 }
@@ -118,13 +96,13 @@ func FuzzB64URLDecode(f *testing.F) {
 	f.Add([]byte("eyJhbGciOiJSUzI1NiJ9eyJhbGciOiJSUzI1NiJ9"))
 	f.Add([]byte("ABCDEFGHIJKLMNO="))
 	f.Add([]byte("ABCDEFGHIJKLMN\r\n"))
-	h := newB64Harness(f)
+	h := newHarness(f)
 	f.Fuzz(func(t *testing.T, src []byte) {
 		if len(src) > 20000 {
 			return
 		}
 		h.t = t
-		ok, got := h.decode(src, 0x100, 0x6000)
+		ok, got := h.b64Decode(src, 0x100, 0x6000)
 		whole := src[:len(src)/16*16]
 		want, err := base64.RawURLEncoding.Strict().DecodeString(string(whole))
 		valid := err == nil && !bytes.ContainsAny(whole, "\r\n") // the stdlib skips CR and LF
@@ -137,14 +115,14 @@ func FuzzB64URLDecode(f *testing.F) {
 // BenchmarkB64URLDecode: the kernel under wazero on 1024 characters (compare jwt's
 // BenchmarkParts/b64payload, the Go decoder in wasm).
 func BenchmarkB64URLDecode(b *testing.B) {
-	h := newB64Harness(b)
+	h := newHarness(b)
 	src := bytes.Repeat([]byte("eyJhbGciOiJSUzI1"), 64)
 	h.mem.Write(0x1000, src)
 	stack := make([]uint64, 3)
 	b.SetBytes(int64(len(src)))
 	for b.Loop() {
 		stack[0], stack[1], stack[2] = 0x8000, 0x1000, uint64(len(src))
-		if err := h.fn.CallWithStack(context.Background(), stack); err != nil || stack[0] != 1 {
+		if err := h.b64.CallWithStack(context.Background(), stack); err != nil || stack[0] != 1 {
 			b.Fatal(err, stack[0])
 		}
 	}

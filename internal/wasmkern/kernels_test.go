@@ -30,7 +30,7 @@ type harness struct {
 	t        testing.TB
 	mem      api.Memory
 	mul, sqr api.Function
-	sha      api.Function
+	sha, b64 api.Function
 	n        *big.Int
 	n0inv    uint64
 }
@@ -45,7 +45,7 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	return &harness{t: t, mem: mod.Memory(), mul: mod.ExportedFunction(Mont28Mul), sqr: mod.ExportedFunction(Mont28Sqr),
-		sha: mod.ExportedFunction(Sha256Blocks)}
+		sha: mod.ExportedFunction(Sha256Blocks), b64: mod.ExportedFunction(B64URLDecode)}
 }
 
 // setModulus writes n at addr and remembers n0inv = -n^-1 mod 2^28.
