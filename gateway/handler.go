@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gatewarden/gatewarden/host"
 )
 
 // RequestIDHeader carries the request id to plugins, the upstream and the client.
@@ -76,8 +78,9 @@ func (g *Gateway) listenerHandler(listener string, table routeTable, accessLog b
 		start := time.Now()
 		id := ensureRequestID(r)
 		w.Header().Set(RequestIDHeader, id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		rec := &statusRecorder{ResponseWriter: w, requestID: id}
+		// rec.route tells plugins the route and upstream (route_name, cluster_name, upstream.*).
+		r = r.WithContext(host.WithRequestInfo(context.WithValue(r.Context(), requestIDKey, id), &rec.route))
 		g.metrics.inFlight.Inc()
 		routeLabel := "none"
 		defer func() {
@@ -110,6 +113,7 @@ func (g *Gateway) listenerHandler(listener string, table routeTable, accessLog b
 			return
 		}
 		routeLabel = rt.prefix
+		rec.route.Route, rec.route.Cluster = rt.prefix, rt.upstream
 		rt.handler.ServeHTTP(rec, r)
 	})
 }
@@ -118,6 +122,7 @@ func (g *Gateway) listenerHandler(listener string, table routeTable, accessLog b
 // http.ResponseController reach Flush and Hijack (used for streaming and upgrades).
 type statusRecorder struct {
 	http.ResponseWriter
+	route     host.RequestInfo // in the request's context (one allocation with the recorder)
 	requestID string
 	status    int
 	bytes     int64

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -330,4 +331,47 @@ plugins:
 		}
 	}
 	t.Logf("%d requests through a reloading plugin, 0 failures", total.Load())
+}
+
+// TestPluginRouteProperties: plugins read the route (its prefix), the upstream's name and the
+// endpoint the request went to, as Envoy's route_name, cluster_name and upstream.* attributes.
+func TestPluginRouteProperties(t *testing.T) {
+	guest := testGuest(t)
+	be := newBackend(t, "be", nil)
+	_, base := startGateway(t, strings.ReplaceAll(pluginConfig, "GUEST", guest), be)
+
+	req := mustReq(t, "GET", base+"/both/x")
+	req.Header.Set("x-test", "props")
+	resp, body := get(t, req)
+	if resp.StatusCode != 200 {
+		t.Fatalf("props: status %d: %s", resp.StatusCode, body)
+	}
+	for _, want := range []string{"route_name=/both st=0", "xds.route_name=/both st=0", "cluster_name=be st=0",
+		"upstream.address= st=1"} { // no endpoint chosen before the request phase ends
+		if !strings.Contains(string(body), want) {
+			t.Errorf("props body lacks %q:\n%s", want, body)
+		}
+	}
+
+	req = mustReq(t, "GET", base+"/")
+	req.Header.Set("x-test", "resp-modify")
+	resp, body = get(t, req)
+	u, _ := url.Parse(be.srv.URL)
+	if got, want := resp.Header.Get("X-Upstream-Address"), u.Host+" st=0"; got != want {
+		t.Errorf("upstream.address in the response phase = %q, want %q (status %d %s)", got, want, resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("X-Upstream-Port"); got != u.Port() {
+		t.Errorf("upstream.port = %q, want %q", got, u.Port())
+	}
+}
+
+func TestHostPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://be:8080/x": "be:8080", "http://be": "be:80", "https://be": "be:443", "http://[::1]": "[::1]:80",
+	} {
+		u, _ := url.Parse(in)
+		if got := hostPort(u); got != want {
+			t.Errorf("hostPort(%s) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gatewarden/gatewarden/host"
 )
 
 // upstreamProxy forwards to one upstream, round-robin over its URLs. Hop-by-hop
@@ -50,7 +52,11 @@ func newUpstreamProxy(u Upstream, log *slog.Logger, m *metrics) (*upstreamProxy,
 	preserveHost := u.PreserveHost
 	up.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(up.pick())
+			target := up.pick()
+			pr.SetURL(target)
+			if ri := host.RequestInfoFrom(pr.In.Context()); ri != nil {
+				ri.SetUpstream(hostPort(target)) // the upstream.address property of plugins
+			}
 			pr.SetXForwarded()
 			if preserveHost {
 				pr.Out.Host = pr.In.Host
@@ -87,6 +93,17 @@ func (up *upstreamProxy) pick() *url.URL {
 		return up.targets[0]
 	}
 	return up.targets[(up.next.Add(1)-1)%uint64(len(up.targets))]
+}
+
+// hostPort is u's host with the scheme's default port when it names none.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
 }
 
 func (up *upstreamProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { up.proxy.ServeHTTP(w, r) }

@@ -27,4 +27,12 @@
 // fails closed), integer properties are 8-byte little-endian. A trap or panic
 // in the guest fails the affected requests closed (503) unless the plugin is
 // configured to fail open, and the VM is replaced.
+//
+// Properties: request.*, response.code and .headers, source.*, destination.*,
+// connection.mtls, .tls_version and .requested_server_name, plugin_name,
+// plugin_root_id and plugin_vm_id, plus route_name, cluster_name (also under xds.)
+// and upstream.address and .port when the server attaches a RequestInfo to the
+// request (the gateway does: its route prefix, the upstream's name, the endpoint
+// host:port as configured, not resolved). Envoy's node, metadata and filter_state
+// protobufs are not provided (NOT_FOUND); proxy_set_property values read back.
 package host

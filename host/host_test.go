@@ -157,6 +157,9 @@ func newEnv(tb testing.TB, mutate func(*PluginConfig)) *env {
 	tb.Cleanup(func() { p.Close(ctx) })
 	// The front server proxies to the backend through the plugin.
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ri := RequestInfoFrom(r.Context()); ri != nil {
+			ri.SetUpstream(strings.TrimPrefix(backend.URL, "http://"))
+		}
 		req, _ := http.NewRequestWithContext(r.Context(), r.Method, backend.URL+r.URL.RequestURI(), r.Body)
 		req.Header = r.Header.Clone()
 		req.Host = r.Host
@@ -182,7 +185,11 @@ func newEnv(tb testing.TB, mutate func(*PluginConfig)) *env {
 			w.Header()[k] = vs
 		}
 	})
-	front := httptest.NewServer(p.Middleware(next))
+	// As a gateway does: the route and the upstream's name for route_name and cluster_name.
+	mw := p.Middleware(next)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mw.ServeHTTP(w, r.WithContext(WithRequestInfo(r.Context(), &RequestInfo{Route: "test-route", Cluster: "backend"})))
+	}))
 	tb.Cleanup(front.Close)
 	return &env{rt: rt, p: p, backend: backend, front: front}
 }
@@ -355,7 +362,8 @@ func TestABI(t *testing.T) {
 			"plugin_name=test-plugin st=0", "plugin_root_id=root-1 st=0", "plugin_vm_id=vm-TestABI st=0",
 			"request.protocol=HTTP/1.1", "request.url_path=/some/path st=0", "request.query=a=b st=0",
 			"source.port=", "request.time.len=8", "unknown st=1", "dotted=/some/path?a=b st=0",
-			"set=0 get=my-value st=0", "set-builtin=1"}},
+			"set=0 get=my-value st=0", "set-builtin=1", "route_name=test-route st=0", "xds.route_name=test-route st=0",
+			"cluster_name=backend st=0", "upstream.address= st=1"}}, // no upstream chosen yet
 		{name: "shared", hdr: []string{"X-Key", "abi"}, code: 200, contains: []string{
 			"set0=0", "get=v1 st=0", "setcas=0", "setstale=8", "get2=v2 st=0", "missing=1"}},
 		{name: "metrics", code: 200, contains: []string{"same-id=true", "inc=0", "dec-counter=2", "value=5", "gauge=7", "hist=0", "badtype=2", "unknown=1"}},
@@ -370,7 +378,9 @@ func TestABI(t *testing.T) {
 			"loglevel-st=0", "config-size=12", "config-slice=llo", "config-start-past=2", "vm-config=vm-config",
 			"empty-value=[] st=0", "absent st=1", "enqueue=0", "resolve=0 same=true", "resolve-missing=1", "dequeue-bad=1"}},
 		{name: "resp-modify", code: 200, headers: map[string]string{"X-Resp": "1", "X-Upstream-Status": "200", "X-Backend": "1",
-			"X-Req-Path": "/some/path?a=b", "X-Req-Write": "2"}, absent: []string{"X-Drop"}},
+			"X-Req-Path": "/some/path?a=b", "X-Req-Write": "2",
+			"X-Upstream-Address": strings.TrimPrefix(e.backend.URL, "http://") + " st=0", "X-Upstream-Port": e.backend.URL[strings.LastIndexByte(e.backend.URL, ':')+1:]},
+			absent: []string{"X-Drop"}},
 		{name: "resp-local", code: 502, contains: []string{"replaced"}},
 		{name: "unknown-scenario", code: 400, contains: []string{"unknown test"}},
 	}

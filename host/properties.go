@@ -47,6 +47,10 @@ const (
 	propPluginName
 	propPluginRootID
 	propPluginVMID
+	propRouteName
+	propClusterName
+	propUpstreamAddress
+	propUpstreamPort
 )
 
 var propIDs = func() map[string]propID {
@@ -64,6 +68,9 @@ var propIDs = func() map[string]propID {
 		"connection.mtls": propConnectionMTLS, "connection.tls_version": propConnectionTLSVersion,
 		"connection.requested_server_name": propConnectionSNI,
 		"plugin_name":                      propPluginName, "plugin_root_id": propPluginRootID, "plugin_vm_id": propPluginVMID,
+		"route_name": propRouteName, "xds.route_name": propRouteName,
+		"cluster_name": propClusterName, "xds.cluster_name": propClusterName,
+		"upstream.address": propUpstreamAddress, "upstream.port": propUpstreamPort,
 	}
 	m := make(map[string]propID, 2*len(names))
 	for k, id := range names {
@@ -194,6 +201,19 @@ func (v *vm) property(path []byte) (str string, b []byte, isStr bool, found bool
 			return "", nil, false, false
 		}
 		return s.info.tls.ServerName, nil, true, true
+	}
+	if ri := s.info.route; ri != nil {
+		switch id {
+		case propRouteName:
+			return ri.Route, nil, true, ri.Route != ""
+		case propClusterName:
+			return ri.Cluster, nil, true, ri.Cluster != ""
+		case propUpstreamAddress:
+			up := ri.Upstream()
+			return up, nil, true, up != ""
+		case propUpstreamPort:
+			return portOf(ri.Upstream())
+		}
 	}
 	return "", nil, false, false
 }

@@ -90,6 +90,7 @@ type reqInfo struct {
 	tls        *tls.ConnectionState
 	size       int64
 	start      time.Time
+	route      *RequestInfo // from the request's context; nil when the server set none
 }
 
 type localReply struct {
@@ -112,6 +113,7 @@ func newStream(p *Plugin, v *vm, r *http.Request) *stream {
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		s.info.localAddr = a.String()
 	}
+	s.info.route = RequestInfoFrom(r.Context())
 	return s
 }
 

@@ -436,7 +436,8 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 	case "props":
 		var b strings.Builder
 		for _, path := range [][]string{{"request", "path"}, {"request", "method"}, {"request", "host"}, {"request", "scheme"},
-			{"request", "id"}, {"source", "address"}, {"plugin_name"}, {"plugin_root_id"}, {"plugin_vm_id"}, {"request", "protocol"}, {"request", "url_path"}, {"request", "query"}} {
+			{"request", "id"}, {"source", "address"}, {"plugin_name"}, {"plugin_root_id"}, {"plugin_vm_id"}, {"request", "protocol"}, {"request", "url_path"}, {"request", "query"},
+			{"route_name"}, {"xds", "route_name"}, {"cluster_name"}, {"upstream", "address"}} {
 			v, st := property(path...)
 			b.WriteString(strings.Join(path, ".") + "=" + string(v) + " st=" + u(st) + "\n")
 		}
@@ -614,6 +615,11 @@ func onResponseHeaders(id, n, eos uint32) uint32 {
 		reqPath, _ := getHeader(0, ":path")
 		addHeader(2, "x-req-path", reqPath)
 		addHeader(2, "x-req-write", u(addHeader(0, "x-late", "1")))
+		up, ust := property("upstream", "address")
+		addHeader(2, "x-upstream-address", string(up)+" st="+u(ust))
+		if port, _ := property("upstream", "port"); len(port) == 8 {
+			addHeader(2, "x-upstream-port", strconv.FormatUint(binary.LittleEndian.Uint64(port), 10))
+		}
 	case "resp-local":
 		localReply(502, "replaced")
 	case "resp-pause":
