@@ -25,7 +25,7 @@ var littleEndian = func() bool {
 type mont28 struct {
 	n, rr pad28  // modulus and R^2 mod n
 	n0inv uint64 // -n^-1 mod 2^28
-	k     kern28 // the same for the spliced wasm kernels (fast_rsa_kern.go), if built in
+	k     kern28 // the same for the spliced wasm kernels (fast_kern_spliced.go), if built in
 }
 
 // newMont28 precomputes the 28-bit form of a modulus n below 2^2048 (odd; n32 is n

@@ -5,12 +5,14 @@
 //	wasmsplice -o out.wasm in.wasm
 //
 // It is a build tool (the Makefile runs it on the filter and on the jwt test binary), not
-// part of the gatewarden CLI that operators run. It exits non-zero, writing nothing, when
+// part of the gatewarden CLI that operators run. It refuses to splice when
+// internal/wasmkern/kernels.wasm is stale (its generators changed without go generate). It exits non-zero, writing nothing, when
 // the module does not import every kernel, imports anything from gatewarden_fast that is
 // not a kernel, or does not compile in wazero after the splice.
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -47,6 +49,11 @@ func run(in, out string) error {
 	src, err := os.ReadFile(in)
 	if err != nil {
 		return err
+	}
+	// The kernels ship as the committed kernels.wasm (the bytes the kernel tests run); refuse
+	// it when the generators have changed since, so a build never splices stale kernels.
+	if !bytes.Equal(wasmkern.Build(), wasmkern.Module()) {
+		return fmt.Errorf("internal/wasmkern/kernels.wasm is stale: run go generate ./internal/wasmkern, then its tests")
 	}
 	res, err := wasmbin.Splice(src, wasmkern.Module(), wasmkern.ImportModule, wasmkern.Names())
 	if err != nil {

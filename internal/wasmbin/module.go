@@ -117,6 +117,7 @@ func Parse(wasm []byte) (*Module, error) {
 	}
 	m := &Module{}
 	r := &Reader{B: wasm[8:]}
+	lastRank, names := 0, 0
 	for !r.Done() {
 		id := r.Byte()
 		size := r.U32()
@@ -131,8 +132,21 @@ func Parse(wasm []byte) (*Module, error) {
 			if nr.Err != nil {
 				return nil, nr.Err
 			}
+			if s.Name == "name" {
+				if names++; names > 1 {
+					return nil, fmt.Errorf("%w: a second name section", ErrUnsupported)
+				}
+			}
 		} else if Rank(id) == 0 {
 			return nil, fmt.Errorf("%w: unknown section %d", ErrUnsupported, id)
+		} else {
+			// Each known section at most once, in the order the binary format requires: the
+			// counts read below (and the index arithmetic of callers) assume it, rather than
+			// leave it to the runtime that compiles the result.
+			if Rank(id) <= lastRank {
+				return nil, fmt.Errorf("%w: section %d out of order or repeated", ErrUnsupported, id)
+			}
+			lastRank = Rank(id)
 		}
 		m.Sections = append(m.Sections, s)
 	}

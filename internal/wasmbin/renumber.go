@@ -11,7 +11,7 @@ import (
 // "name" custom section.
 type Renumber struct {
 	// Map returns the new index of an old one. It must be defined for every old index,
-	// including ones past NumFuncs (the name section may hold such; they stay invalid).
+	// including ones past NumFuncs (the name section may hold such; Names drops them).
 	Map func(old uint32) uint32
 	// NumFuncs is the size of the old function index space.
 	NumFuncs uint32
@@ -186,7 +186,8 @@ func (rn *Renumber) Names(body []byte, dropLabels bool) ([]byte, error) {
 			n := sub.U32()
 			var es []entry
 			for i := uint32(0); i < n && sub.Err == nil; i++ {
-				idx := rn.Map(sub.U32())
+				old := sub.U32()
+				idx := rn.Map(old)
 				start := sub.Off
 				if id == 1 {
 					sub.Name()
@@ -197,7 +198,9 @@ func (rn *Renumber) Names(body []byte, dropLabels bool) ([]byte, error) {
 						sub.Name()
 					}
 				}
-				if sub.Err == nil {
+				// Names of indices past the function index space name nothing; after the change
+				// they could land on a real function, so they are dropped.
+				if sub.Err == nil && old < rn.NumFuncs {
 					es = append(es, entry{idx, sub.B[start:sub.Off]})
 				}
 			}

@@ -103,7 +103,8 @@ func Splice(target, kernels []byte, importModule string, required []string) ([]b
 		case SecCustom:
 			switch s.Name {
 			case "name":
-				body, err = rn.Names(s.Body, false)
+				// Label names (subsection 3) are dropped as the meter drops them: Go emits none.
+				body, err = rn.Names(s.Body, true)
 			case "producers", "target_features":
 				body = s.Body
 			case "go:buildid":

@@ -1,6 +1,7 @@
 package wasmbin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -198,6 +199,8 @@ func TestSpliceRefuses(t *testing.T) {
 		{"unknown custom section", target(sec(SecCustom, AppendName(nil, ".debug_info")...)), kernels(), nil, "custom section"},
 		{"kernel module imports", target(), kernelsImporting(), nil, "must not import"},
 		{"not wasm", []byte("nope"), kernels(), nil, "not a version 1"},
+		{"section out of order", target(sec(SecType, vec(typeVoid)...)), kernels(), nil, "out of order"},
+		{"second name section", target(sec(SecCustom, AppendName(nil, "name")...)), kernels(), nil, "second name section"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Splice(tc.target, tc.kernels, fast, tc.required)
@@ -310,4 +313,22 @@ func plausible(wasm []byte) bool {
 		}
 	}
 	return r.Err == nil
+}
+
+// TestNamesDropsWhatWouldMislead: function names past the old index space and label names
+// (keyed by function index too) are dropped, so no name lands on the wrong function.
+func TestNamesDropsWhatWouldMislead(t *testing.T) {
+	entry := func(idx uint32, name string) []byte { return AppendName(AppendU32(nil, idx), name) }
+	funcs := vec(entry(0, "a"), entry(1, "b"), entry(7, "ghost"))
+	labels := vec(append(AppendU32(nil, 1), vec(entry(0, "label"))...))
+	body := cat(AppendName(nil, "name"), AppendSection(nil, 1, funcs), AppendSection(nil, 3, labels))
+	rn := &Renumber{NumFuncs: 2, Map: func(i uint32) uint32 { return i + 5 }}
+	out, err := rn.Names(body, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cat(AppendName(nil, "name"), AppendSection(nil, 1, vec(entry(5, "a"), entry(6, "b"))))
+	if !bytes.Equal(out, want) {
+		t.Fatalf("names % x, want % x", out, want)
+	}
 }
