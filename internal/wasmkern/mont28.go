@@ -194,23 +194,31 @@ func (g *mont28) mulProducts() {
 // would cover anyway.
 func (g *mont28) sweepUp(ps []pair, hi uint32) {
 	for pass, u := range []int{stepU, stepU2} {
-		g.op(opBlock, blockEmpty, opLoop, blockEmpty)
-		g.get(g.i)
-		if pass == 0 {
-			g.i32(int32(u - 1))
-			g.op(opI32Add)
-		}
-		g.get(hi)
-		g.op(opI32GtS)
-		g.brIf(1)
-		g.step(ps, u)
-		g.get(g.i)
-		g.i32(int32(u))
-		g.op(opI32Add)
-		g.set(g.i)
-		g.br(0)
-		g.op(opEnd, opEnd)
+		g.rowLoop(func() {
+			g.get(g.i)
+			if pass == 0 {
+				g.i32(int32(u - 1))
+				g.op(opI32Add)
+			}
+			g.get(hi)
+			g.op(opI32GtS)
+		}, func() { g.step(ps, u) }, u, opI32Add)
 	}
+}
+
+// rowLoop emits the loop both sweeps share: until exit (which pushes an i32) holds, run
+// body, then move g.i by u rows (advance is opI32Add or opI32Sub).
+func (g *mont28) rowLoop(exit, body func(), u int, advance byte) {
+	g.op(opBlock, blockEmpty, opLoop, blockEmpty)
+	exit()
+	g.brIf(1)
+	body()
+	g.get(g.i)
+	g.i32(int32(u))
+	g.op(advance)
+	g.set(g.i)
+	g.br(0)
+	g.op(opEnd, opEnd)
 }
 
 // squareProducts adds the cross products x[i]*x[k-i], i < k-i, twice, the squares on the
@@ -274,26 +282,19 @@ func (g *mont28) sweepDown(ps []pair, top uint32, double bool) {
 			g.op(opI32Add)
 			g.set(g.i)
 		}
-		g.op(opBlock, blockEmpty, opLoop, blockEmpty)
-		g.get(g.i)
-		if pass == 1 {
-			g.i32(stepU2)
-			g.op(opI32Add)
-		}
-		g.get(g.iLo)
-		if pass == 0 {
-			g.op(opI32LtS)
-		} else {
-			g.op(opI32LeS)
-		}
-		g.brIf(1)
-		g.stepDouble(ps, u, double)
-		g.get(g.i)
-		g.i32(int32(u))
-		g.op(opI32Sub)
-		g.set(g.i)
-		g.br(0)
-		g.op(opEnd, opEnd)
+		g.rowLoop(func() {
+			g.get(g.i)
+			if pass == 1 {
+				g.i32(stepU2)
+				g.op(opI32Add)
+			}
+			g.get(g.iLo)
+			if pass == 0 {
+				g.op(opI32LtS)
+			} else {
+				g.op(opI32LeS)
+			}
+		}, func() { g.stepDouble(ps, u, double) }, u, opI32Sub)
 	}
 }
 
