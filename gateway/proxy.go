@@ -20,13 +20,20 @@ import (
 // headers, X-Forwarded-* and protocol upgrades are httputil.ReverseProxy's.
 type upstreamProxy struct {
 	name      string
-	targets   []*url.URL
+	targets   []target
 	next      atomic.Uint64
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy
 }
 
 var _ http.Handler = (*upstreamProxy)(nil)
+
+// target is one URL of an upstream and its host:port, worked out once for the plugins'
+// upstream.address property.
+type target struct {
+	url  *url.URL
+	addr string
+}
 
 func newUpstreamProxy(u Upstream, log *slog.Logger, m *metrics) (*upstreamProxy, error) {
 	up := &upstreamProxy{name: u.Name}
@@ -35,7 +42,7 @@ func newUpstreamProxy(u Upstream, log *slog.Logger, m *metrics) (*upstreamProxy,
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 		}
-		up.targets = append(up.targets, t)
+		up.targets = append(up.targets, target{url: t, addr: hostPort(t)})
 	}
 	dialer := &net.Dialer{Timeout: u.Timeouts.Connect.D(), KeepAlive: 30 * time.Second}
 	up.transport = &http.Transport{
@@ -52,10 +59,10 @@ func newUpstreamProxy(u Upstream, log *slog.Logger, m *metrics) (*upstreamProxy,
 	preserveHost := u.PreserveHost
 	up.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			target := up.pick()
-			pr.SetURL(target)
+			t := up.pick()
+			pr.SetURL(t.url)
 			if ri := host.RequestInfoFrom(pr.In.Context()); ri != nil {
-				ri.SetUpstream(hostPort(target)) // the upstream.address property of plugins
+				ri.SetUpstream(t.addr) // the upstream.address property of plugins
 			}
 			pr.SetXForwarded()
 			if preserveHost {
@@ -88,11 +95,11 @@ func newUpstreamProxy(u Upstream, log *slog.Logger, m *metrics) (*upstreamProxy,
 	return up, nil
 }
 
-func (up *upstreamProxy) pick() *url.URL {
+func (up *upstreamProxy) pick() *target {
 	if len(up.targets) == 1 {
-		return up.targets[0]
+		return &up.targets[0]
 	}
-	return up.targets[(up.next.Add(1)-1)%uint64(len(up.targets))]
+	return &up.targets[(up.next.Add(1)-1)%uint64(len(up.targets))]
 }
 
 // hostPort is u's host with the scheme's default port when it names none.
